@@ -1,0 +1,161 @@
+// `moat start`: flags and config file → validated Config → running gateway.
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ConfigError, mergeConfig, readConfigFile, validateConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { Gateway } from '../gateway/gateway.ts';
+
+export const START_HELP = `Usage: moat start [options]
+
+Runs the gateway: clients connect to moat's listeners, moat relays them to the backend.
+Options override the same keys of the config file.
+
+  --config FILE             YAML config file (see README: Configuration)
+  --listen ADDR             listener, repeatable: 127.0.0.1:3307 | [::]:3307 | unix:/run/moat.sock
+                            (config: listeners[].address; default 127.0.0.1:3307)
+  --backend ADDR            the database server: 127.0.0.1:3306 | unix:/run/mysqld/mysqld.sock
+                            (config: backend.address; required)
+  --proxy-protocol-from NETS  comma-separated balancer networks whose PROXY protocol header is
+                            trusted (config: listeners[].proxyProtocolFrom)
+  --tls-cert FILE           PEM certificate for client TLS (config: tls.cert); without it moat
+  --tls-key FILE            generates a self-signed ECDSA pair in the state directory
+  --tls-ca FILE             CA for client certificates (config: tls.ca)
+  --require-tls             refuse logins without TLS, error 3159 (config: tls.require)
+  --no-tls                  do not offer TLS to clients (config: tls.enabled=false)
+  --backend-tls MODE        off | require | verify (config: backend.tls.mode)
+  --backend-tls-ca FILE     CA to verify the backend's certificate (config: backend.tls.ca)
+  --local-infile            allow LOAD DATA LOCAL INFILE (config: localInfile; default refused)
+  --max-packet-size BYTES   largest packet during login (config: limits.maxPacketSize; 64 MiB)
+  --connect-timeout MS      whole-login timeout (config: limits.handshakeTimeoutMs; 10000)
+  --state-dir DIR           where moat keeps state and generated certificates (config: stateDir)
+  --log-level LEVEL         trace|debug|info|warn|error (config: log.level; debug logs every command)
+  -h, --help                this help
+`;
+
+export function configFromArgs(argv: string[]): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      backend: { type: 'string' },
+      'proxy-protocol-from': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'require-tls': { type: 'boolean' },
+      'no-tls': { type: 'boolean' },
+      'backend-tls': { type: 'string' },
+      'backend-tls-ca': { type: 'string' },
+      'local-infile': { type: 'boolean' },
+      'max-packet-size': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(START_HELP);
+    process.exit(0);
+  }
+  const source = values.config ?? 'command line';
+  const base = values.config !== undefined ? readConfigFile(values.config) : {};
+  const num = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new ConfigError(`--${flag}: expected a number, got '${v}'`);
+    return Number(v);
+  };
+  const trusted = values['proxy-protocol-from']
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const over: Record<string, unknown> = {
+    listeners: values.listen?.map((address) => ({ address, proxyProtocolFrom: trusted ?? [] })),
+    backend:
+      values.backend !== undefined ||
+      values['backend-tls'] !== undefined ||
+      values['backend-tls-ca'] !== undefined
+        ? {
+            address: values.backend,
+            tls:
+              values['backend-tls'] !== undefined || values['backend-tls-ca'] !== undefined
+                ? { mode: values['backend-tls'] ?? 'verify', ca: values['backend-tls-ca'] }
+                : undefined,
+          }
+        : undefined,
+    tls: {
+      cert: values['tls-cert'],
+      key: values['tls-key'],
+      ca: values['tls-ca'],
+      require: values['require-tls'],
+      enabled: values['no-tls'] ? false : undefined,
+    },
+    limits: {
+      maxPacketSize: num('max-packet-size', values['max-packet-size']),
+      handshakeTimeoutMs: num('connect-timeout', values['connect-timeout']),
+    },
+    localInfile: values['local-infile'],
+    stateDir: values['state-dir'],
+    log: values['log-level'] !== undefined ? { level: values['log-level'] } : undefined,
+  };
+  if (trusted !== undefined && values.listen === undefined) {
+    const ls = (base.listeners as Array<Record<string, unknown>> | undefined) ?? [
+      { address: '127.0.0.1:3307' },
+    ];
+    over.listeners = ls.map((l) => ({ ...l, proxyProtocolFrom: trusted }));
+  }
+  const merged = mergeConfig(base, stripUndefined(over));
+  if (merged.backend === undefined) {
+    throw new ConfigError(
+      `${source}: backend: required — give --backend HOST:PORT or backend.address in the config file`,
+    );
+  }
+  return validateConfig(merged, source);
+}
+
+function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined) continue;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const inner = stripUndefined(v as Record<string, unknown>);
+      if (Object.keys(inner).length > 0) out[k] = inner;
+    } else out[k] = v;
+  }
+  return out;
+}
+
+export async function start(argv: string[]): Promise<void> {
+  const config = configFromArgs(argv);
+  const log = pino({ level: config.log.level, base: { pid: process.pid } });
+  const gateway = new Gateway(config, log);
+  await gateway.start();
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    gateway.stop().then(
+      () => {
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // A bug in one session must not take every other session down with the process.
+  process.on('uncaughtException', (e) => log.error({ err: e }, 'uncaught exception (moat keeps running)'));
+  process.on('unhandledRejection', (e) => log.error({ err: e }, 'unhandled rejection (moat keeps running)'));
+}

@@ -1,0 +1,142 @@
+// The one configuration schema. Every key has a default that is safe for a security gateway
+// (loopback listener, TLS 1.2+, LOCAL INFILE refused); `moat start --help` and the README list them.
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { parseEndpoint } from './address.ts';
+
+const endpoint = z.string().transform((s, ctx) => {
+  try {
+    return parseEndpoint(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** An IP address or CIDR network, IPv4 or IPv6. */
+export const network = z.string().refine(
+  (s) => {
+    const [addr, bits, extra] = s.split('/');
+    if (extra !== undefined || addr === undefined) return false;
+    const family = isIP(addr);
+    if (family === 0) return false;
+    if (bits === undefined) return true;
+    const n = Number(bits);
+    return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
+  },
+  { message: 'expected an IP address or CIDR network such as 10.0.0.0/8 or 2001:db8::/32' },
+);
+
+const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
+
+const listener = z.strictObject({
+  /** Port 0 picks a free port (tests); the bound one is logged. */
+  address: endpoint,
+  /** Balancers allowed to send a PROXY protocol header; from them a header is required. */
+  proxyProtocolFrom: z.array(network).default([]),
+});
+
+export const configSchema = z.strictObject({
+  listeners: z
+    .array(listener)
+    .min(1, 'at least one listener is needed')
+    .prefault([{ address: '127.0.0.1:3307' }]),
+  backend: z
+    .strictObject({
+      address: endpoint.refine((e) => e.kind === 'unix' || e.port > 0, {
+        message: 'backend port must not be 0',
+      }),
+      connectTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+      tls: z
+        .strictObject({
+          /** off: plain; require: TLS without verification; verify: TLS, certificate checked against `ca`. */
+          mode: z.enum(['off', 'require', 'verify']).default('off'),
+          ca: z.string().optional(),
+          cert: z.string().optional(),
+          key: z.string().optional(),
+          servername: z.string().optional(),
+        })
+        .prefault({}),
+      /** Optional account for a complete login at start and on an interval: learns the greeting, checks health. */
+      healthCheck: z
+        .strictObject({
+          user: z.string().min(1),
+          password: z.string(),
+          intervalMs: z.number().int().min(1000).default(30_000),
+        })
+        .optional(),
+    })
+    .refine((b) => b.tls.mode !== 'verify' || b.tls.ca !== undefined, {
+      message: "backend.tls.mode 'verify' needs backend.tls.ca",
+      path: ['tls', 'ca'],
+    }),
+  tls: z
+    .strictObject({
+      /** PEM files. Without them moat generates a self-signed ECDSA pair in stateDir at first start. */
+      cert: z.string().optional(),
+      key: z.string().optional(),
+      /** CA for client certificates (REQUIRE X509-style policies); when set, clients are asked for one. */
+      ca: z.string().optional(),
+      /** Refuse logins that did not upgrade to TLS (MySQL's require_secure_transport). */
+      require: z.boolean().default(false),
+      minVersion: tlsVersion.default('TLSv1.2'),
+      ciphers: z.string().optional(),
+      enabled: z.boolean().default(true),
+    })
+    .refine((t) => (t.cert === undefined) === (t.key === undefined), {
+      message: 'tls.cert and tls.key go together',
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Largest logical packet moat assembles during login (max_allowed_packet for the handshake). */
+      maxPacketSize: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1 << 30)
+        .default(64 * 1024 * 1024),
+      /** connect_timeout: the whole login, from accept to the backend's OK, must finish within it. */
+      handshakeTimeoutMs: z.number().int().min(100).max(3_600_000).default(10_000),
+      /** Statement text kept per command event. */
+      maxStatementLength: z
+        .number()
+        .int()
+        .min(0)
+        .max(1 << 20)
+        .default(4096),
+    })
+    .prefault({}),
+  /** LOAD DATA LOCAL INFILE lets a server read client files: refused unless allowed here. */
+  localInfile: z.boolean().default(false),
+  /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */
+  shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
+  stateDir: z.string().default('.moat'),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    })
+    .prefault({}),
+  greeting: z
+    .strictObject({
+      /** Shown to clients until moat has seen the backend's own greeting once. */
+      serverVersion: z.string().min(1).default('8.0.0-moat'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
+
+/** A BlockList holding the given networks (for PROXY-protocol trust and, later, ACLs). */
+export function blockListOf(networks: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const n of networks) {
+    const [addr, bits] = n.split('/') as [string, string | undefined];
+    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}

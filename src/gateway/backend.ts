@@ -1,0 +1,181 @@
+// Opens a connection to the backend server for one login: TCP or unix socket, reads its greeting,
+// and, when configured, upgrades to TLS with an SSLRequest. The greeting is read only because a
+// real client login is under way: moat never opens a backend connection it does not finish
+// (MySQL and MariaDB count an unfinished handshake against the proxy's address).
+import { readFileSync } from 'node:fs';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { Endpoint } from '../config/address.ts';
+import { formatEndpoint } from '../config/address.ts';
+import { Cap, Header } from '../protocol/constants.ts';
+import type { ServerError } from '../protocol/error-codes.ts';
+import { type Handshake, readHandshake } from '../protocol/packets/handshake.ts';
+import { writeSslRequest } from '../protocol/packets/handshake-response.ts';
+import { readErr } from '../protocol/packets/result.ts';
+import { PacketChannel } from './channel.ts';
+
+export interface BackendTarget {
+  endpoint: Endpoint;
+  connectTimeoutMs: number;
+  tls: { mode: 'off' | 'require' | 'verify'; ca?: string; cert?: string; key?: string; servername?: string };
+  maxPacketSize: number;
+}
+
+export type BackendErrorCode =
+  | 'MOAT_BACKEND_UNREACHABLE'
+  | 'MOAT_BACKEND_TIMEOUT'
+  | 'MOAT_BACKEND_REFUSED'
+  | 'MOAT_BACKEND_TLS'
+  | 'MOAT_BACKEND_PROTOCOL';
+
+export class BackendError extends Error {
+  readonly code: BackendErrorCode;
+  /** The backend's own ERR (a refused greeting: 1040, 1129 …), relayed to the client as is. */
+  readonly serverError: ServerError | null;
+  constructor(code: BackendErrorCode, message: string, serverError: ServerError | null = null) {
+    super(message);
+    this.name = 'BackendError';
+    this.code = code;
+    this.serverError = serverError;
+  }
+}
+
+export interface BackendLink {
+  channel: PacketChannel;
+  greeting: Handshake;
+  /** Sequence id for the HandshakeResponse (1, or 2 after an SSLRequest). */
+  nextSeq: number;
+  /** TLS or a unix socket: a cleartext password may cross it. */
+  secure: boolean;
+  tls: boolean;
+}
+
+/** Reads the CA/cert/key files once per target, not once per login. */
+export function backendTlsFiles(t: BackendTarget['tls']): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  return {
+    ca: t.ca === undefined ? undefined : readFileSync(t.ca),
+    cert: t.cert === undefined ? undefined : readFileSync(t.cert),
+    key: t.key === undefined ? undefined : readFileSync(t.key),
+  };
+}
+
+export async function connectBackend(
+  target: BackendTarget,
+  tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+): Promise<BackendLink> {
+  const where = formatEndpoint(target.endpoint);
+  const socket = await openSocket(target.endpoint, target.connectTimeoutMs, where);
+  const channel = new PacketChannel(socket, target.maxPacketSize);
+  const timer = setTimeout(
+    () => socket.destroy(new BackendError('MOAT_BACKEND_TIMEOUT', `backend ${where}: no greeting in time`)),
+    target.connectTimeoutMs,
+  );
+  try {
+    const first = await channel.read().catch((e: Error) => {
+      throw e instanceof BackendError
+        ? e
+        : new BackendError('MOAT_BACKEND_UNREACHABLE', `backend ${where}: ${e.message}`);
+    });
+    if (first.payload[0] === Header.ERR) {
+      const err = readErr(first.payload);
+      throw new BackendError(
+        'MOAT_BACKEND_REFUSED',
+        `backend ${where} refused: ${err.code} ${err.message}`,
+        err,
+      );
+    }
+    let greeting: Handshake;
+    try {
+      greeting = readHandshake(first.payload);
+    } catch (e) {
+      throw new BackendError('MOAT_BACKEND_PROTOCOL', `backend ${where}: ${(e as Error).message}`);
+    }
+    const unix = target.endpoint.kind === 'unix';
+    if (target.tls.mode === 'off') {
+      return { channel, greeting, nextSeq: 1, secure: unix, tls: false };
+    }
+    if (!(greeting.capabilities & Cap.SSL)) {
+      throw new BackendError(
+        'MOAT_BACKEND_TLS',
+        `backend ${where} does not offer TLS, but backend.tls.mode is '${target.tls.mode}'`,
+      );
+    }
+    socket.write(
+      writeSslRequest(
+        {
+          capabilities: Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH,
+          maxPacketSize: 0xffffff,
+          charset: greeting.charset || 45,
+        },
+        1,
+      ),
+    );
+    const { partial } = channel.detach();
+    if (partial)
+      throw new BackendError('MOAT_BACKEND_PROTOCOL', `backend ${where} sent data after its greeting`);
+    const tlsSocket = await upgrade(socket, target, tlsFiles, where);
+    channel.reattach(tlsSocket);
+    return { channel, greeting, nextSeq: 2, secure: true, tls: true };
+  } catch (e) {
+    socket.destroy();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function openSocket(endpoint: Endpoint, timeoutMs: number, where: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket =
+      endpoint.kind === 'unix'
+        ? netConnect({ path: endpoint.path })
+        : netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new BackendError('MOAT_BACKEND_TIMEOUT', `backend ${where}: connect timed out after ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+    const onError = (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new BackendError('MOAT_BACKEND_UNREACHABLE', `backend ${where}: ${e.code ?? e.message}`));
+    };
+    socket.once('error', onError);
+  });
+}
+
+function upgrade(
+  socket: Socket,
+  target: BackendTarget,
+  files: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+  where: string,
+): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const verify = target.tls.mode === 'verify';
+    const host = target.endpoint.kind === 'tcp' ? target.endpoint.host : 'localhost';
+    const tlsSocket = tlsConnect({
+      socket,
+      ca: files.ca,
+      cert: files.cert,
+      key: files.key,
+      // The certificate is checked against `host` (an IP SAN for an IP backend); SNI is only sent
+      // for names, as RFC 6066 forbids it for literal addresses.
+      host: target.tls.servername ?? host,
+      servername: target.tls.servername ?? (isIP(host) === 0 ? host : undefined),
+      rejectUnauthorized: verify,
+      minVersion: 'TLSv1.2',
+    });
+    tlsSocket.once('secureConnect', () => {
+      tlsSocket.off('error', onError);
+      resolve(tlsSocket);
+    });
+    const onError = (e: Error) =>
+      reject(new BackendError('MOAT_BACKEND_TLS', `backend ${where}: TLS: ${e.message}`));
+    tlsSocket.once('error', onError);
+  });
+}

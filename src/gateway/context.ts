@@ -1,0 +1,43 @@
+// What every session of one gateway shares: configuration, TLS material, the backend target,
+// the learned greeting, logging and the event consumer.
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import type { BackendTarget } from './backend.ts';
+import type { CommandEvent } from './events.ts';
+import type { ProfileStore } from './profile.ts';
+import type { ServerTls } from './tls.ts';
+
+export type LoginOutcome =
+  | 'ok'
+  | 'handshake-error'
+  | 'timeout'
+  | 'tls-error'
+  | 'tls-required'
+  | 'auth-denied'
+  | 'cleartext-refused'
+  | 'backend-unreachable'
+  | 'backend-refused'
+  | 'client-gone'
+  | 'shutdown';
+
+export interface LoginRecord {
+  session: number;
+  outcome: LoginOutcome;
+  user: string | null;
+  clientAddress: string;
+  clientPort: number;
+  errorCode: number;
+  message: string;
+}
+
+export interface GatewayContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly profile: ProfileStore;
+  readonly serverTls: ServerTls | null;
+  readonly backend: BackendTarget;
+  readonly backendTlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  readonly onCommand: (e: CommandEvent) => void;
+  readonly onLogin: (r: LoginRecord) => void;
+  readonly shuttingDown: () => boolean;
+}

@@ -1,0 +1,36 @@
+// The event stream the gateway produces: one CommandEvent per client command, with what audit
+// and detection need. Built once per command (never per packet).
+
+export type CommandStatus = 'OK' | 'ERR' | 'NONE' | 'UNKNOWN';
+
+export interface CommandEvent {
+  session: number;
+  user: string;
+  clientAddress: string;
+  clientPort: number;
+  database: string | null;
+  /** MySQL's spelling: Query, Stmt_execute, Init_db … */
+  command: string;
+  /** Statement text (COM_QUERY, COM_STMT_PREPARE, the prepared text for COM_STMT_EXECUTE), capped. */
+  statement: string | null;
+  statementTruncated: boolean;
+  /** NONE: a command with no response (COM_STMT_CLOSE, COM_QUIT); UNKNOWN: moat stopped following. */
+  status: CommandStatus;
+  errorCode: number;
+  sqlState: string | null;
+  errorMessage: string | null;
+  /** Rows sent back in result sets (all result sets of a multi-result summed). */
+  rows: number;
+  affectedRows: number;
+  /** Epoch milliseconds when moat saw the command. */
+  startedAt: number;
+  durationMs: number;
+}
+
+export interface SessionIdentity {
+  session: number;
+  user: string;
+  clientAddress: string;
+  clientPort: number;
+  database: string | null;
+}

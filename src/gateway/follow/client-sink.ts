@@ -1,0 +1,91 @@
+// Client → server side of the follower: each logical packet is a command (or, after the server
+// asked for LOCAL INFILE, file data up to an empty packet).
+import { Com } from '../../protocol/constants.ts';
+import type { ScanSink } from '../../protocol/scanner.ts';
+import type { Follower } from './follower.ts';
+
+/** "Last prepared statement": MariaDB's id for an EXECUTE pipelined right after its PREPARE. */
+const LAST_PREPARED_ID = 0xffffffff;
+
+export class ClientSink implements ScanSink {
+  private readonly f: Follower;
+  /** Between the server's LOCAL INFILE request and the client's empty end-of-file packet. */
+  inFile = false;
+  private com = 0;
+
+  constructor(follower: Follower) {
+    this.f = follower;
+  }
+
+  start(first: number, length: number, _seq: number): number {
+    const f = this.f;
+    if (this.inFile) {
+      if (length === 0) this.inFile = false;
+      return 0;
+    }
+    if (!f.following) return 0;
+    if (first < 0) {
+      f.lose('empty packet where a command was expected');
+      return 0;
+    }
+    this.com = first;
+    switch (first) {
+      case Com.QUERY:
+      case Com.STMT_PREPARE:
+        return Math.min(length, 1 + f.options.maxStatementLength);
+      case Com.STMT_EXECUTE:
+      case Com.STMT_FETCH:
+      case Com.STMT_RESET:
+      case Com.STMT_CLOSE:
+      case Com.STMT_SEND_LONG_DATA:
+        return 5;
+      case Com.INIT_DB:
+        return Math.min(length, 1 + 256);
+      case Com.CHANGE_USER:
+        f.options.onChangeUser();
+        return 0;
+      case Com.QUIT:
+        f.finishNow(f.newCommand(first, null, false, -1));
+        return 0;
+      case Com.BINLOG_DUMP:
+      case Com.BINLOG_DUMP_GTID:
+      case Com.TABLE_DUMP:
+      case Com.REGISTER_SLAVE:
+      case Com.CONNECT_OUT:
+        // Replication streams are not request/response: relay them, stop interpreting.
+        f.queue.push(f.newCommand(first, null, false, -1));
+        f.lose(`replication command 0x${first.toString(16)}`);
+        return 0;
+      default:
+        if (first === Com.RESET_CONNECTION) f.forgetPrepared();
+        f.queue.push(f.newCommand(first, null, false, -1));
+        return 0;
+    }
+  }
+
+  head(buf: Buffer, from: number, n: number, length: number, _seq: number): void {
+    const f = this.f;
+    const com = this.com;
+    if (com === Com.QUERY || com === Com.STMT_PREPARE || com === Com.INIT_DB) {
+      const text = buf.toString('utf8', from + 1, from + n);
+      const truncated = length > n;
+      f.queue.push(f.newCommand(com, text, truncated, -1));
+      if (com === Com.STMT_PREPARE) f.lastPreparedText = text;
+      return;
+    }
+    // COM_STMT_*: int<4> statement id after the command byte. The "last prepared" id is sent in
+    // the same write as its PREPARE, before the server has answered with the real id: it names
+    // the statement of the last PREPARE the client sent.
+    const stmtId = n >= 5 ? buf.readUInt32LE(from + 1) : -1;
+    const text = stmtId === LAST_PREPARED_ID ? f.lastPreparedText : (f.prepared.get(stmtId) ?? null);
+    const cmd = f.newCommand(com, text, false, stmtId);
+    if (com === Com.STMT_CLOSE) {
+      f.prepared.delete(stmtId);
+      f.finishNow(cmd);
+    } else if (com === Com.STMT_SEND_LONG_DATA) {
+      f.finishNow(cmd);
+    } else {
+      f.queue.push(cmd);
+    }
+  }
+}

@@ -1,0 +1,163 @@
+// Follows the command phase of one session from both directions: which command the client sent,
+// how the server answered, and when the answer ended. Produces one CommandEvent per command.
+// Fed by two PacketScanners (client → server via `client`, server → client via `server`).
+//
+// Commands are queued because clients pipeline (the MariaDB connector sends PREPARE and EXECUTE
+// in one write); responses arrive in the same order. If the server ever sends something the
+// follower cannot place, it stops following (status UNKNOWN) rather than guessing: the bytes are
+// relayed untouched either way, so a follower mistake can cost an event, never a session.
+import { Cap, Com, commandName, Status } from '../../protocol/constants.ts';
+import type { CommandEvent, CommandStatus, SessionIdentity } from '../events.ts';
+import { ClientSink } from './client-sink.ts';
+import { ServerSink } from './server-sink.ts';
+
+export interface PendingCommand {
+  com: number;
+  statement: string | null;
+  truncated: boolean;
+  /** For COM_STMT_*: the statement id the command names. */
+  stmtId: number;
+  startedAt: number;
+  startedPerf: number;
+  status: CommandStatus;
+  errorCode: number;
+  sqlState: string | null;
+  errorMessage: string | null;
+  rows: number;
+  affectedRows: number;
+}
+
+export interface FollowerOptions {
+  /** Statement text kept per event, in bytes. */
+  maxStatementLength: number;
+  /** Called for every finished command. */
+  onEvent: (e: CommandEvent) => void;
+  /** The client sent COM_CHANGE_USER: the session takes the stream over (scanner is paused). */
+  onChangeUser: () => void;
+  /** The follower lost track (malformed response, unsupported command): for a log line. */
+  onLost: (why: string) => void;
+}
+
+/** Cap on remembered prepared statements per session (texts only, for Stmt_execute events). */
+const MAX_PREPARED = 4096;
+
+export class Follower {
+  readonly identity: SessionIdentity;
+  readonly options: FollowerOptions;
+  deprecateEof: boolean;
+  readonly queue: PendingCommand[] = [];
+  readonly prepared = new Map<number, string | null>();
+  /** Text of the last COM_STMT_PREPARE the client sent (what MariaDB's id 0xffffffff names). */
+  lastPreparedText: string | null = null;
+  /** false once the follower lost track: bytes are still relayed, nothing is interpreted. */
+  following = true;
+  /** Server status flags of the last OK / EOF (IN_TRANS tells whether a transaction is open). */
+  lastStatus = 0;
+  /** Called when the last pending command finished (graceful shutdown waits for this). */
+  onIdle: (() => void) | null = null;
+  readonly client: ClientSink;
+  readonly server: ServerSink;
+
+  constructor(identity: SessionIdentity, capabilities: number, options: FollowerOptions) {
+    this.identity = identity;
+    this.options = options;
+    this.deprecateEof = (capabilities & Cap.DEPRECATE_EOF) !== 0;
+    this.client = new ClientSink(this);
+    this.server = new ServerSink(this);
+  }
+
+  newCommand(com: number, statement: string | null, truncated: boolean, stmtId: number): PendingCommand {
+    return {
+      com,
+      statement,
+      truncated,
+      stmtId,
+      startedAt: Date.now(),
+      startedPerf: performance.now(),
+      status: 'OK',
+      errorCode: 0,
+      sqlState: null,
+      errorMessage: null,
+      rows: 0,
+      affectedRows: 0,
+    };
+  }
+
+  /** A command with no response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA, COM_QUIT). */
+  finishNow(cmd: PendingCommand): void {
+    cmd.status = 'NONE';
+    this.emit(cmd);
+  }
+
+  /** The head of the queue got its whole answer. */
+  finishHead(): void {
+    const cmd = this.queue.shift();
+    if (cmd !== undefined) this.emit(cmd);
+    if (this.queue.length === 0 && this.onIdle !== null) this.onIdle();
+  }
+
+  get inTransaction(): boolean {
+    return (this.lastStatus & Status.IN_TRANS) !== 0;
+  }
+
+  rememberPrepared(stmtId: number, text: string | null): void {
+    if (this.prepared.size >= MAX_PREPARED) {
+      const oldest = this.prepared.keys().next().value;
+      if (oldest !== undefined) this.prepared.delete(oldest);
+    }
+    this.prepared.set(stmtId, text);
+  }
+
+  /** Stops interpreting the stream; pending commands are reported as UNKNOWN. */
+  lose(why: string): void {
+    if (!this.following) return;
+    this.following = false;
+    this.options.onLost(why);
+    for (const cmd of this.queue) {
+      cmd.status = 'UNKNOWN';
+      this.emit(cmd);
+    }
+    this.queue.length = 0;
+  }
+
+  /** After COM_CHANGE_USER or COM_RESET_CONNECTION the server forgets prepared statements. */
+  forgetPrepared(): void {
+    this.prepared.clear();
+    this.lastPreparedText = null;
+  }
+
+  private emit(cmd: PendingCommand): void {
+    const id = this.identity;
+    if (cmd.status === 'OK' && cmd.statement !== null) {
+      if (cmd.com === Com.QUERY) trackUse(id, cmd.statement);
+      else if (cmd.com === Com.INIT_DB) id.database = cmd.statement;
+    }
+    this.options.onEvent({
+      session: id.session,
+      user: id.user,
+      clientAddress: id.clientAddress,
+      clientPort: id.clientPort,
+      database: id.database,
+      command: commandName(cmd.com),
+      statement: cmd.statement,
+      statementTruncated: cmd.truncated,
+      status: cmd.status,
+      errorCode: cmd.errorCode,
+      sqlState: cmd.sqlState,
+      errorMessage: cmd.errorMessage,
+      rows: cmd.rows,
+      affectedRows: cmd.affectedRows,
+      startedAt: cmd.startedAt,
+      durationMs: performance.now() - cmd.startedPerf,
+    });
+  }
+}
+
+const USE_RE = /^\s*use\s+`?([^`;\s]+)`?\s*;?\s*$/i;
+
+/** `USE db` through COM_QUERY changes the session's database just like COM_INIT_DB. */
+function trackUse(id: SessionIdentity, statement: string): void {
+  if (statement.length > 200 || !/^\s*use\s/i.test(statement)) return;
+  const m = USE_RE.exec(statement);
+  if (m?.[1] !== undefined) id.database = m[1];
+}

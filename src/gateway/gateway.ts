@@ -1,0 +1,160 @@
+// The gateway: listeners, the live sessions, and an orderly shutdown.
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { type Endpoint, formatEndpoint } from '../config/address.ts';
+import type { Config } from '../config/schema.ts';
+import { type BackendTarget, backendTlsFiles } from './backend.ts';
+import type { GatewayContext, LoginRecord } from './context.ts';
+import type { CommandEvent } from './events.ts';
+import { type HealthResult, healthCheck } from './health.ts';
+import { type Accepted, Listener } from './listener.ts';
+import { ProfileStore } from './profile.ts';
+import { Session } from './session.ts';
+import { loadServerTls, type ServerTls } from './tls.ts';
+
+export interface GatewayHooks {
+  onCommand?: (e: CommandEvent) => void;
+  onLogin?: (r: LoginRecord) => void;
+}
+
+/**
+ * Session ids start at 2^30: the id is the "connection id" of moat's greeting, and a client that
+ * sends `KILL <id>` through moat must hit "Unknown thread id" on the backend, never another
+ * client's thread that happens to have a small number.
+ */
+const FIRST_SESSION_ID = 1 << 30;
+
+export class Gateway {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly sessions = new Map<number, Session>();
+  private listeners: Listener[] = [];
+  private nextId = FIRST_SESSION_ID;
+  private stopping = false;
+  private ctx: GatewayContext | null = null;
+  private readonly hooks: GatewayHooks;
+  private drained: (() => void) | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  /** Last health-check login (null without a health-check account). */
+  health: HealthResult | null = null;
+
+  constructor(config: Config, log: Logger, hooks: GatewayHooks = {}) {
+    this.config = config;
+    this.log = log;
+    this.hooks = hooks;
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    let serverTls: ServerTls | null = null;
+    if (c.tls.enabled) {
+      serverTls = await loadServerTls({ ...c.tls, stateDir: c.stateDir });
+      if (serverTls.generated)
+        this.log.info(
+          { cert: serverTls.certPath },
+          'generated a self-signed ECDSA certificate for client TLS',
+        );
+    }
+    const backend: BackendTarget = {
+      endpoint: c.backend.address,
+      connectTimeoutMs: c.backend.connectTimeoutMs,
+      tls: c.backend.tls,
+      maxPacketSize: c.limits.maxPacketSize,
+    };
+    const log = this.log;
+    const debug = log.isLevelEnabled('debug');
+    this.ctx = {
+      config: c,
+      log,
+      profile: new ProfileStore(join(c.stateDir, 'backend-profile.json'), c.greeting.serverVersion),
+      serverTls,
+      backend,
+      backendTlsFiles: backendTlsFiles(c.backend.tls),
+      onCommand: (e) => {
+        if (debug) log.debug({ event: e }, 'command');
+        this.hooks.onCommand?.(e);
+      },
+      onLogin: (r) => {
+        if (r.outcome === 'ok') log.debug({ login: r }, 'login');
+        else log.info({ login: r }, 'login failed');
+        this.hooks.onLogin?.(r);
+      },
+      shuttingDown: () => this.stopping,
+    };
+    this.startHealthChecks();
+    for (const lc of c.listeners) {
+      const l = new Listener(
+        lc,
+        {
+          onAccept: (a) => this.accept(a),
+          onRejected: (address, reason) =>
+            log.warn({ address, reason }, 'connection rejected before greeting'),
+        },
+        c.limits.handshakeTimeoutMs,
+      );
+      await l.listen();
+      this.listeners.push(l);
+      log.info({ listen: formatEndpoint(l.address()) }, 'listening');
+    }
+  }
+
+  private startHealthChecks(): void {
+    const account = this.config.backend.healthCheck;
+    const ctx = this.ctx;
+    if (account === undefined || ctx === null) return;
+    const run = async () => {
+      const r = await healthCheck(ctx.backend, ctx.backendTlsFiles, account, ctx.profile);
+      if (this.health === null || this.health.ok !== r.ok) {
+        if (r.ok)
+          this.log.info(
+            { serverVersion: r.serverVersion, latencyMs: Math.round(r.latencyMs) },
+            'backend healthy',
+          );
+        else this.log.warn({ error: r.error }, 'backend health check failed');
+      }
+      this.health = r;
+    };
+    void run();
+    this.healthTimer = setInterval(() => void run(), account.intervalMs);
+    this.healthTimer.unref();
+  }
+
+  /** Bound addresses, in configuration order. */
+  addresses(): Endpoint[] {
+    return this.listeners.map((l) => l.address());
+  }
+
+  private accept(a: Accepted): void {
+    if (this.stopping || this.ctx === null) {
+      a.socket.destroy();
+      return;
+    }
+    const id = this.nextId++;
+    if (this.nextId > 0xfffffff0) this.nextId = FIRST_SESSION_ID;
+    const session = new Session(id, a.socket, a.origin, this.ctx, (s) => {
+      this.sessions.delete(s.id);
+      if (this.sessions.size === 0) this.drained?.();
+    });
+    this.sessions.set(id, session);
+    void session.run();
+  }
+
+  /**
+   * Graceful stop: close listeners, let sessions finish for up to `timeoutMs`, then close the rest.
+   */
+  async stop(timeoutMs = this.config.shutdownTimeoutMs): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.healthTimer !== null) clearInterval(this.healthTimer);
+    await Promise.all(this.listeners.map((l) => l.close()));
+    for (const s of [...this.sessions.values()]) s.drain();
+    if (this.sessions.size > 0) {
+      this.log.info({ sessions: this.sessions.size, timeoutMs }, 'waiting for sessions to finish');
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+    }
+    for (const s of [...this.sessions.values()]) s.close('moat shutting down');
+  }
+}

@@ -1,0 +1,528 @@
+// One client connection, from accept to close, as an explicit state machine:
+//
+//   greeting ─► [tls] ─► handshake ─► backend ─► auth ─► command ◄─► change-user
+//       └──────────┴──────────┴──────────┴──────────┴──► closed
+//
+// moat greets first with its own nonce and opens the backend connection only after a complete
+// HandshakeResponse, then sends the client an AuthSwitchRequest carrying the backend's plugin and
+// nonce. A port scan, or a client that never finishes its handshake, costs the backend nothing.
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { Cap, FRAMING_CAPS, RELAYABLE_CAPS } from '../protocol/constants.ts';
+import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import { writeAuthSwitchRequest } from '../protocol/packets/auth.ts';
+import { readChangeUser, writeChangeUser } from '../protocol/packets/change-user.ts';
+import { writeHandshake } from '../protocol/packets/handshake.ts';
+import {
+  type HandshakeResponse,
+  isSslRequest,
+  readHandshakeResponse,
+  writeHandshakeResponse,
+} from '../protocol/packets/handshake-response.ts';
+import { writeErr } from '../protocol/packets/result.ts';
+import { type AuthOutcome, relayAuth } from './auth-relay.ts';
+import { BackendError, type BackendLink, connectBackend } from './backend.ts';
+import { ChannelClosedError, PacketChannel } from './channel.ts';
+import type { GatewayContext, LoginOutcome } from './context.ts';
+import type { SessionIdentity } from './events.ts';
+import { Follower } from './follow/follower.ts';
+import { Relay } from './relay.ts';
+
+export type SessionState =
+  | 'greeting'
+  | 'tls'
+  | 'handshake'
+  | 'backend'
+  | 'auth'
+  | 'command'
+  | 'change-user'
+  | 'closed';
+
+/** The plugin name moat puts in a rewritten COM_CHANGE_USER: no server has it, so the server
+ * answers with an AuthSwitchRequest carrying a fresh nonce, which the client then answers. */
+const REAUTH_PLUGIN = 'moat_reauth';
+
+export class LoginFailure extends Error {
+  readonly outcome: LoginOutcome;
+  readonly error: ServerError | null;
+  /** The client was already told (the backend's own ERR was relayed). */
+  readonly told: boolean;
+  constructor(outcome: LoginOutcome, error: ServerError | null, message: string, told = false) {
+    super(message);
+    this.outcome = outcome;
+    this.error = error;
+    this.told = told;
+  }
+}
+
+export interface SessionOrigin {
+  address: string;
+  port: number;
+  /** Arrived over the unix-socket listener: local, treated as secure like MySQL does. */
+  local: boolean;
+  listener: string;
+}
+
+export class Session {
+  readonly id: number;
+  readonly ctx: GatewayContext;
+  readonly origin: SessionOrigin;
+  state: SessionState = 'greeting';
+  readonly connectedAt = Date.now();
+  private socket: Socket;
+  private readonly channel: PacketChannel;
+  /** Sequence id of the client's last packet: moat's answer uses the next one. */
+  private clientSeq = 0;
+  private timer: NodeJS.Timeout | null = null;
+  tls: { version: string; cipher: string } | null = null;
+  identity: SessionIdentity;
+  attributes: Array<[string, string]> = [];
+  private backendLink: BackendLink | null = null;
+  private relay: Relay | null = null;
+  private follower: Follower | null = null;
+  private capabilities = 0;
+  private readonly onClosed: (s: Session) => void;
+
+  constructor(
+    id: number,
+    socket: Socket,
+    origin: SessionOrigin,
+    ctx: GatewayContext,
+    onClosed: (s: Session) => void,
+  ) {
+    this.id = id;
+    this.socket = socket;
+    this.origin = origin;
+    this.ctx = ctx;
+    this.onClosed = onClosed;
+    this.identity = {
+      session: id,
+      user: '',
+      clientAddress: origin.address,
+      clientPort: origin.port,
+      database: null,
+    };
+    socket.setNoDelay?.(true);
+    this.channel = new PacketChannel(socket, ctx.config.limits.maxPacketSize);
+  }
+
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get user(): string | null {
+    return this.identity.user === '' ? null : this.identity.user;
+  }
+
+  /** Runs the login; on success the relay takes over and this returns. */
+  async run(): Promise<void> {
+    const limit = this.ctx.config.limits.handshakeTimeoutMs;
+    this.timer = setTimeout(() => this.abortLogin('timeout'), limit);
+    try {
+      await this.login();
+    } catch (e) {
+      this.failLogin(e);
+    } finally {
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private async login(): Promise<void> {
+    const ctx = this.ctx;
+    const greetingNonce = scrambleNonce();
+    const profile = ctx.profile.current;
+    const tlsOffered = ctx.serverTls !== null;
+    let caps =
+      ((profile.capabilities & RELAYABLE_CAPS) |
+        Cap.LONG_PASSWORD |
+        Cap.PROTOCOL_41 |
+        Cap.SECURE_CONNECTION |
+        Cap.PLUGIN_AUTH) >>>
+      0;
+    if (tlsOffered) caps |= Cap.SSL;
+    if (ctx.config.localInfile) caps |= Cap.LOCAL_FILES;
+    this.socket.write(
+      writeHandshake({
+        protocolVersion: 10,
+        serverVersion: profile.serverVersion,
+        connectionId: this.id,
+        nonce: greetingNonce,
+        capabilities: caps >>> 0,
+        mariadbCapabilities: 0,
+        charset: profile.charset,
+        status: profile.status,
+        authPlugin: 'mysql_native_password',
+      }),
+    );
+
+    let packet = await this.channel.read();
+    if (isSslRequest(packet.payload)) {
+      if (!tlsOffered)
+        throw new LoginFailure(
+          'handshake-error',
+          formatServerError('ER_HANDSHAKE_ERROR'),
+          'SSLRequest but TLS is off',
+        );
+      this.state = 'tls';
+      await this.upgradeToTls();
+      this.state = 'handshake';
+      packet = await this.channel.read();
+    }
+    this.state = 'handshake';
+    this.clientSeq = packet.seq;
+    const hr = readHandshakeResponse(packet.payload);
+    this.identity.user = hr.user;
+    this.identity.database = hr.database === '' ? null : hr.database;
+    this.attributes = hr.attributes;
+    const secureClient = this.tls !== null || this.origin.local;
+    if (!(hr.capabilities & Cap.PLUGIN_AUTH)) {
+      throw new LoginFailure(
+        'handshake-error',
+        formatServerError('ER_NOT_SUPPORTED_AUTH_MODE'),
+        'client lacks CLIENT_PLUGIN_AUTH',
+      );
+    }
+    if (ctx.config.tls.require && !secureClient) {
+      throw new LoginFailure(
+        'tls-required',
+        formatServerError('ER_SECURE_TRANSPORT_REQUIRED'),
+        'plain login refused: TLS required',
+      );
+    }
+
+    this.state = 'backend';
+    const link = await connectBackend(ctx.backend, ctx.backendTlsFiles).catch((e: unknown) => {
+      if (e instanceof BackendError) {
+        if (e.serverError !== null) throw new LoginFailure('backend-refused', e.serverError, e.message);
+        const where = e.message
+          .replace(/^backend /, '')
+          .split(':')
+          .slice(0, -1)
+          .join(':');
+        throw new LoginFailure(
+          'backend-unreachable',
+          formatServerError(
+            'CR_CONN_HOST_ERROR',
+            where || 'backend',
+            e.code === 'MOAT_BACKEND_TLS' ? 'TLS error' : (e.message.split(': ').pop() ?? ''),
+          ),
+          e.message,
+        );
+      }
+      throw e;
+    });
+    this.backendLink = link;
+    if (this.isClosed()) {
+      link.channel.socket.destroy();
+      return;
+    }
+    const greeting = link.greeting;
+    if (ctx.profile.learn(greeting))
+      ctx.log.info({ serverVersion: greeting.serverVersion }, 'learned backend greeting');
+    const missing = (hr.capabilities & FRAMING_CAPS & ~greeting.capabilities) >>> 0;
+    if (missing !== 0) {
+      link.channel.socket.destroy();
+      throw new LoginFailure(
+        'handshake-error',
+        formatServerError(
+          'ER_UNKNOWN_ERROR',
+          'moat: the backend server changed its capabilities since moat greeted you; please reconnect',
+        ),
+        `client negotiated capabilities 0x${missing.toString(16)} the backend lacks`,
+      );
+    }
+
+    // Ask the client to answer the backend's own challenge.
+    this.state = 'auth';
+    this.clientSeq = (this.clientSeq + 1) & 0xff;
+    if (greeting.authPlugin === 'mysql_clear_password' && !(secureClient && link.secure)) {
+      throw new LoginFailure(
+        'cleartext-refused',
+        {
+          code: 1251,
+          state: '08004',
+          message: 'moat refuses to relay a cleartext password over an unencrypted connection',
+        },
+        'clear password over plain leg',
+      );
+    }
+    this.socket.write(
+      writeAuthSwitchRequest(
+        { plugin: greeting.authPlugin, data: Buffer.concat([greeting.nonce, Buffer.alloc(1)]) },
+        this.clientSeq,
+      ),
+    );
+    const answer = await this.channel.read();
+    this.clientSeq = answer.seq;
+
+    this.capabilities = backendCapabilities(hr, greeting.capabilities, link.tls, ctx.config.localInfile);
+    const attrs: Array<[string, string]> = [
+      ...hr.attributes,
+      ['moat_client_address', `${this.origin.address}:${this.origin.port}`],
+    ];
+    link.channel.write(
+      writeHandshakeResponse(
+        {
+          ...hr,
+          capabilities: this.capabilities,
+          mariadbCapabilities: 0,
+          authResponse: answer.payload,
+          authPlugin: greeting.authPlugin,
+          attributes: attrs,
+        },
+        link.nextSeq,
+      ),
+    );
+    const outcome = await relayAuth({
+      client: { channel: this.channel, secure: secureClient },
+      backend: { channel: link.channel, secure: link.secure },
+      delta: answer.seq - link.nextSeq,
+      plugin: greeting.authPlugin,
+      nonce: greeting.nonce,
+    });
+    if (!outcome.ok) throw authFailure(outcome);
+    this.enterCommandPhase();
+  }
+
+  private async upgradeToTls(): Promise<void> {
+    const tlsCtx = this.ctx.serverTls!;
+    const { leftover, partial } = this.channel.detach();
+    if (partial) throw new ProtocolError('MOAT_PACKET_OUT_OF_ORDER', 'data after SSLRequest before TLS');
+    const raw = this.socket;
+    // The ClientHello may have arrived in the same chunk as the SSLRequest: put it back, the TLS
+    // socket takes over whatever the raw socket has buffered.
+    if (leftover !== null) raw.unshift(leftover);
+    const secure = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: tlsCtx.context,
+      requestCert: tlsCtx.requestCert,
+      rejectUnauthorized: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', resolve);
+      secure.once('error', (e) =>
+        reject(new LoginFailure('tls-error', null, `TLS handshake failed: ${e.message}`)),
+      );
+      secure.once('close', () =>
+        reject(new LoginFailure('tls-error', null, 'client closed during the TLS handshake')),
+      );
+    });
+    secure.removeAllListeners('error');
+    secure.removeAllListeners('close');
+    this.socket = secure;
+    this.tls = { version: secure.getProtocol() ?? 'unknown', cipher: secure.getCipher()?.name ?? 'unknown' };
+    this.channel.reattach(secure);
+  }
+
+  private enterCommandPhase(): void {
+    const link = this.backendLink!;
+    const clientRest = this.channel.detach();
+    const backendRest = link.channel.detach();
+    if (clientRest.partial || backendRest.partial) {
+      this.close('packets after authentication before the OK');
+      return;
+    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.state = 'command';
+    this.ctx.onLogin({
+      session: this.id,
+      outcome: 'ok',
+      user: this.identity.user,
+      clientAddress: this.origin.address,
+      clientPort: this.origin.port,
+      errorCode: 0,
+      message: 'login ok',
+    });
+    const follower = new Follower(this.identity, this.capabilities, {
+      maxStatementLength: this.ctx.config.limits.maxStatementLength,
+      onEvent: this.ctx.onCommand,
+      onChangeUser: () => {},
+      onLost: (why) => this.ctx.log.warn({ session: this.id, why }, 'stopped following the command stream'),
+    });
+    this.follower = follower;
+    this.relay = new Relay(this.socket, link.channel.socket, follower, {
+      onChangeUser: (bytes) => {
+        this.changeUser(bytes).catch((e: unknown) =>
+          this.close(`change user failed: ${(e as Error).message}`),
+        );
+      },
+      onClose: (side, error) => this.closed(side === 'client' ? 'client closed' : 'backend closed', error),
+    });
+    this.relay.start(clientRest.leftover, backendRest.leftover);
+  }
+
+  /** COM_CHANGE_USER: re-authentication relayed like a login, then back to the relay. */
+  private async changeUser(bytes: Buffer): Promise<void> {
+    this.state = 'change-user';
+    const link = this.backendLink!;
+    const client = this.channel;
+    client.reattach(this.socket);
+    link.channel.reattach(link.channel.socket);
+    client.prepend(bytes);
+    const packet = await client.read();
+    const cu = readChangeUser(packet.payload, this.capabilities);
+    // The client answered a nonce the backend never issued; ask the backend for a fresh
+    // challenge instead, by naming a plugin it does not have.
+    link.channel.write(
+      writeChangeUser(
+        { ...cu, authResponse: Buffer.alloc(0), authPlugin: REAUTH_PLUGIN },
+        this.capabilities,
+        packet.seq,
+      ),
+    );
+    const outcome: AuthOutcome = await relayAuth({
+      client: { channel: client, secure: this.tls !== null || this.origin.local },
+      backend: { channel: link.channel, secure: link.secure },
+      delta: 0,
+      plugin: REAUTH_PLUGIN,
+      nonce: Buffer.alloc(0),
+    });
+    const ok = outcome.ok;
+    this.ctx.onLogin({
+      session: this.id,
+      outcome: ok ? 'ok' : outcome.reason === 'cleartext-refused' ? 'cleartext-refused' : 'auth-denied',
+      user: cu.user,
+      clientAddress: this.origin.address,
+      clientPort: this.origin.port,
+      errorCode: ok ? 0 : outcome.error.code,
+      message: ok ? 'change user ok' : outcome.error.message,
+    });
+    if (!ok) {
+      if (!outcome.relayed) this.socket.write(writeErr(outcome.error, packet.seq + 1));
+      this.close('change user failed');
+      return;
+    }
+    this.identity.user = cu.user;
+    this.identity.database = cu.database === '' ? null : cu.database;
+    this.follower?.forgetPrepared();
+    const clientRest = client.detach();
+    const backendRest = link.channel.detach();
+    this.state = 'command';
+    this.relay!.start(clientRest.leftover, backendRest.leftover);
+  }
+
+  private abortLogin(outcome: LoginOutcome): void {
+    if (this.state === 'command' || this.state === 'closed') return;
+    this.failLogin(
+      new LoginFailure(outcome, formatServerError('ER_NET_READ_INTERRUPTED'), 'handshake timed out'),
+    );
+  }
+
+  private failLogin(e: unknown): void {
+    if (this.state === 'closed') return;
+    let failure: LoginFailure;
+    if (e instanceof LoginFailure) failure = e;
+    else if (e instanceof ProtocolError)
+      failure = new LoginFailure('handshake-error', formatServerError(e.serverError), e.message);
+    else if (e instanceof ChannelClosedError)
+      failure = new LoginFailure('client-gone', null, 'client closed during login');
+    else if (isSocketError(e))
+      failure = new LoginFailure('client-gone', null, `client connection error: ${(e as Error).message}`);
+    else {
+      this.ctx.log.error({ session: this.id, err: e }, 'unexpected error during login');
+      failure = new LoginFailure(
+        'handshake-error',
+        formatServerError('ER_UNKNOWN_ERROR', 'moat: internal error during login'),
+        String(e),
+      );
+    }
+    if (failure.error !== null && !failure.told && !this.socket.destroyed) {
+      this.socket.write(writeErr(failure.error, (this.clientSeq + 1) & 0xff));
+    }
+    this.ctx.onLogin({
+      session: this.id,
+      outcome: failure.outcome,
+      user: this.user,
+      clientAddress: this.origin.address,
+      clientPort: this.origin.port,
+      errorCode: failure.error?.code ?? 0,
+      message: failure.message,
+    });
+    this.close(failure.message);
+  }
+
+  /**
+   * Graceful shutdown: a session closes as soon as it is between commands and outside a
+   * transaction (a pool's idle connection closes at once; a running query finishes first).
+   * A login in progress is refused with ER_SERVER_SHUTDOWN.
+   */
+  drain(): void {
+    if (this.state === 'command' && this.relay !== null && this.follower !== null) {
+      const relay = this.relay;
+      const follower = this.follower;
+      const tryClose = () => {
+        if (relay.isIdle(follower) && !follower.inTransaction) this.close('moat shutting down');
+      };
+      follower.onIdle = () => setImmediate(tryClose);
+      tryClose();
+      return;
+    }
+    if (this.state !== 'closed' && this.state !== 'change-user') {
+      this.failLogin(
+        new LoginFailure('shutdown', formatServerError('ER_SERVER_SHUTDOWN'), 'moat shutting down'),
+      );
+    }
+  }
+
+  /** Ends the session from moat's side (login failure, shutdown, KILL). */
+  close(reason: string): void {
+    if (this.state === 'closed') return;
+    this.socket.end();
+    const s = this.socket;
+    setTimeout(() => s.destroy(), 2000).unref();
+    this.backendLink?.channel.socket.destroy();
+    this.closed(reason, null);
+  }
+
+  private closed(reason: string, error: Error | null): void {
+    if (this.state === 'closed') return;
+    const wasCommand = this.state === 'command' || this.state === 'change-user';
+    this.state = 'closed';
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.relay?.dispose();
+    this.backendLink?.channel.socket.destroy();
+    if (wasCommand) this.ctx.log.debug({ session: this.id, reason, err: error?.message }, 'session closed');
+    this.onClosed(this);
+  }
+}
+
+/** Capabilities moat sends the backend for this client. */
+function backendCapabilities(
+  hr: HandshakeResponse,
+  serverCaps: number,
+  tls: boolean,
+  localInfile: boolean,
+): number {
+  let caps = hr.capabilities & serverCaps & RELAYABLE_CAPS;
+  caps |= Cap.LONG_PASSWORD | Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH;
+  caps |= serverCaps & Cap.CONNECT_ATTRS;
+  if (localInfile) caps |= hr.capabilities & serverCaps & Cap.LOCAL_FILES;
+  if (tls) caps |= Cap.SSL;
+  if (hr.database !== null && hr.database !== '') caps |= Cap.CONNECT_WITH_DB;
+  else caps &= ~Cap.CONNECT_WITH_DB;
+  return caps >>> 0;
+}
+
+function authFailure(outcome: Extract<AuthOutcome, { ok: false }>): LoginFailure {
+  const kind: LoginOutcome = outcome.reason === 'cleartext-refused' ? 'cleartext-refused' : 'auth-denied';
+  return new LoginFailure(kind, outcome.error, outcome.error.message, outcome.relayed);
+}
+
+/** 20 random printable bytes: the shape of a MySQL scramble (no NUL inside). */
+function scrambleNonce(): Buffer {
+  const b = randomBytes(20);
+  for (let i = 0; i < b.length; i++) b[i] = 0x21 + (b[i]! % 94);
+  return b;
+}
+
+function isSocketError(e: unknown): boolean {
+  return (
+    e instanceof Error &&
+    typeof (e as NodeJS.ErrnoException).code === 'string' &&
+    (e as NodeJS.ErrnoException).code!.startsWith('E')
+  );
+}
