@@ -1,6 +1,6 @@
 // Client → server side of the follower: each logical packet is a command (or, after the server
 // asked for LOCAL INFILE, file data up to an empty packet).
-import { Com } from '../../protocol/constants.ts';
+import { Com, MAX_PACKET_CHUNK } from '../../protocol/constants.ts';
 import type { ScanSink } from '../../protocol/scanner.ts';
 import type { Follower } from './follower.ts';
 
@@ -68,17 +68,18 @@ export class ClientSink implements ScanSink {
     const com = this.com;
     if (com === Com.QUERY || com === Com.STMT_PREPARE || com === Com.INIT_DB) {
       const text = buf.toString('utf8', from + 1, from + n);
-      const truncated = length > n;
+      // A packet of exactly MAX_PACKET_CHUNK bytes is continued by the next one, which is never read.
+      const truncated = length > n || length === MAX_PACKET_CHUNK;
       f.queue.push(f.newCommand(com, text, truncated, -1));
-      if (com === Com.STMT_PREPARE) f.lastPreparedText = text;
+      if (com === Com.STMT_PREPARE) f.lastPrepared = { text, truncated };
       return;
     }
     // COM_STMT_*: int<4> statement id after the command byte. The "last prepared" id is sent in
     // the same write as its PREPARE, before the server has answered with the real id: it names
     // the statement of the last PREPARE the client sent.
     const stmtId = n >= 5 ? buf.readUInt32LE(from + 1) : -1;
-    const text = stmtId === LAST_PREPARED_ID ? f.lastPreparedText : (f.prepared.get(stmtId) ?? null);
-    const cmd = f.newCommand(com, text, false, stmtId);
+    const known = stmtId === LAST_PREPARED_ID ? f.lastPrepared : f.prepared.get(stmtId);
+    const cmd = f.newCommand(com, known?.text ?? null, known?.truncated ?? false, stmtId);
     if (com === Com.STMT_CLOSE) {
       f.prepared.delete(stmtId);
       f.finishNow(cmd);

@@ -11,6 +11,12 @@ import type { CommandEvent, CommandStatus, SessionIdentity } from '../events.ts'
 import { ClientSink } from './client-sink.ts';
 import { ServerSink } from './server-sink.ts';
 
+/** A prepared statement's text as the follower saw it, for its Stmt_execute events. */
+export interface PreparedText {
+  text: string | null;
+  truncated: boolean;
+}
+
 export interface PendingCommand {
   com: number;
   statement: string | null;
@@ -46,9 +52,9 @@ export class Follower {
   readonly options: FollowerOptions;
   deprecateEof: boolean;
   readonly queue: PendingCommand[] = [];
-  readonly prepared = new Map<number, string | null>();
+  readonly prepared = new Map<number, PreparedText>();
   /** Text of the last COM_STMT_PREPARE the client sent (what MariaDB's id 0xffffffff names). */
-  lastPreparedText: string | null = null;
+  lastPrepared: PreparedText | null = null;
   /** false once the follower lost track: bytes are still relayed, nothing is interpreted. */
   following = true;
   /** Server status flags of the last OK / EOF (IN_TRANS tells whether a transaction is open). */
@@ -100,12 +106,12 @@ export class Follower {
     return (this.lastStatus & Status.IN_TRANS) !== 0;
   }
 
-  rememberPrepared(stmtId: number, text: string | null): void {
+  rememberPrepared(stmtId: number, text: string | null, truncated: boolean): void {
     if (this.prepared.size >= MAX_PREPARED) {
       const oldest = this.prepared.keys().next().value;
       if (oldest !== undefined) this.prepared.delete(oldest);
     }
-    this.prepared.set(stmtId, text);
+    this.prepared.set(stmtId, { text, truncated });
   }
 
   /** Stops interpreting the stream; pending commands are reported as UNKNOWN. */
@@ -123,7 +129,7 @@ export class Follower {
   /** After COM_CHANGE_USER or COM_RESET_CONNECTION the server forgets prepared statements. */
   forgetPrepared(): void {
     this.prepared.clear();
-    this.lastPreparedText = null;
+    this.lastPrepared = null;
   }
 
   private emit(cmd: PendingCommand): void {
