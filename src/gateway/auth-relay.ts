@@ -10,13 +10,16 @@
 //    authentication" with its cleartext password. If the backend leg is not secure, moat asks the
 //    backend for its RSA public key and sends the password encrypted with it (RSA-OAEP, XORed with
 //    the nonce, as the client library would), so the password never crosses a network in clear.
-import { constants, publicEncrypt } from 'node:crypto';
+//    A plain client asks for an RSA key instead; if the backend leg is TLS, moat answers with its
+//    own key (rsa-key.ts), decrypts, and forwards the password inside the backend's TLS.
+import { constants, privateDecrypt, publicEncrypt } from 'node:crypto';
 import { Header } from '../protocol/constants.ts';
 import type { ServerError } from '../protocol/error-codes.ts';
 import type { Packet } from '../protocol/framer.ts';
 import { nonceOf, readAuthSwitchRequest, writeRaw } from '../protocol/packets/auth.ts';
 import { readErr } from '../protocol/packets/result.ts';
 import { type PacketChannel, ReadCancelledError } from './channel.ts';
+import { moatRsaKey, type RsaKey } from './rsa-key.ts';
 
 export interface AuthLeg {
   channel: PacketChannel;
@@ -28,6 +31,8 @@ export interface AuthRelayInput {
   client: AuthLeg;
   backend: AuthLeg;
   delta: number;
+  /** The seq of the packet moat last wrote to the backend (its HandshakeResponse or CHANGE_USER). */
+  backendSeq: number;
   /** Plugin and nonce in force on the backend leg. */
   plugin: string;
   nonce: Buffer;
@@ -36,7 +41,14 @@ export interface AuthRelayInput {
 export type AuthOutcome =
   | { ok: true; plugin: string }
   /** `relayed`: the backend's ERR already went to the client; otherwise moat must send `error`. */
-  | { ok: false; error: ServerError; relayed: boolean; reason: AuthFailureReason };
+  | {
+      ok: false;
+      error: ServerError;
+      relayed: boolean;
+      reason: AuthFailureReason;
+      /** The sequence id for moat's own ERR on the client leg, when `relayed` is false. */
+      seq: number;
+    };
 
 export type AuthFailureReason = 'backend-denied' | 'cleartext-refused' | 'protocol';
 
@@ -53,6 +65,7 @@ export class AuthRefusal extends Error {
 const CACHING_SHA2 = 'caching_sha2_password';
 const PERFORM_FULL_AUTH = 0x04;
 const REQUEST_PUBLIC_KEY = Buffer.from([0x02]);
+const MORE_DATA = Buffer.from([Header.AUTH_MORE_DATA]);
 
 function cleartextRefused(why: string): AuthRefusal {
   return new AuthRefusal(
@@ -70,24 +83,50 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
   let delta = input.delta;
   let plugin = input.plugin;
   let nonce = input.nonce;
+  // The seq of the last packet on the client leg, either way: moat's own ERR must follow it.
+  let clientLegSeq = (input.delta + input.backendSeq) & 0xff;
   let fullAuthPending = false;
+  // moat answered a plain client's key request with its own key: the next client packet is the
+  // password sealed with it.
+  let sealedPending = false;
   // The client's cleartext password while moat fetches the backend's RSA key, and its seq.
   const held: { password: Buffer | null; seq: number } = { password: null, seq: 0 };
   let done = false;
   let clientFailure: Error | null = null;
 
-  const toClient = (p: Packet) => client.channel.write(writeRaw(p.payload, p.seq + delta));
+  const toClient = (payload: Buffer, seq: number) => {
+    clientLegSeq = seq & 0xff;
+    client.channel.write(writeRaw(payload, clientLegSeq));
+  };
   const toBackend = (payload: Buffer, clientSeq: number) =>
     backend.channel.write(writeRaw(payload, clientSeq - delta));
 
-  const onClientPacket = (p: Packet): void => {
+  const onClientPacket = async (p: Packet): Promise<void> => {
+    clientLegSeq = p.seq;
+    if (sealedPending) {
+      sealedPending = false;
+      const key = await moatRsaKey();
+      const password = unseal(p.payload, nonce, key);
+      toBackend(password, p.seq);
+      password.fill(0);
+      return;
+    }
     if (!fullAuthPending) {
       toBackend(p.payload, p.seq);
       return;
     }
     fullAuthPending = false;
     if (p.payload.length === 1 && p.payload[0] === 0x02) {
-      toBackend(p.payload, p.seq); // the client asks for the key and encrypts itself
+      if (!backend.secure) {
+        toBackend(p.payload, p.seq); // the backend sends its key; the client encrypts for it
+        return;
+      }
+      // On a TLS leg the backend would read 0x02 as the password itself: answer with moat's key.
+      const key = await moatRsaKey();
+      toClient(Buffer.concat([MORE_DATA, key.publicPem]), p.seq + 1);
+      // Two packets more on the client leg than on the backend's.
+      delta += 2;
+      sealedPending = true;
       return;
     }
     if (!client.secure) throw cleartextRefused('that arrived over an unencrypted client connection');
@@ -103,12 +142,20 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
   const clientLoop = (async () => {
     while (!done) {
       const p = await client.channel.read();
-      onClientPacket(p);
+      await onClientPacket(p);
     }
   })().catch((e: unknown) => {
     if (e instanceof ReadCancelledError) return;
     clientFailure = e as Error;
     backend.channel.cancelRead();
+  });
+
+  const failed = (error: ServerError, relayed: boolean, reason: AuthFailureReason): AuthOutcome => ({
+    ok: false,
+    error,
+    relayed,
+    reason,
+    seq: (clientLegSeq + 1) & 0xff,
   });
 
   try {
@@ -122,23 +169,32 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
       }
       const first = p.payload[0];
       if (held.password !== null) {
+        const password = held.password;
+        held.password = null;
+        if (first === Header.ERR) {
+          password.fill(0);
+          // No RSA key on the backend (MySQL answers the request with 1045): relay its verdict.
+          toClient(p.payload, held.seq + 1);
+          return failed(readErr(p.payload), true, 'backend-denied');
+        }
         // The backend's public key (AuthMoreData) in answer to moat's request.
         const pem = first === Header.AUTH_MORE_DATA ? p.payload.subarray(1) : p.payload;
-        const sealed = seal(held.password, nonce, pem);
-        held.password.fill(0);
-        held.password = null;
-        backend.channel.write(writeRaw(sealed, p.seq + 1));
+        try {
+          backend.channel.write(writeRaw(seal(password, nonce, pem), p.seq + 1));
+        } finally {
+          password.fill(0);
+        }
         // Two packets more on the backend leg than on the client's.
         delta = held.seq + 1 - (p.seq + 2);
         continue;
       }
       if (first === Header.OK) {
-        toClient(p);
+        toClient(p.payload, p.seq + delta);
         return { ok: true, plugin };
       }
       if (first === Header.ERR) {
-        toClient(p);
-        return { ok: false, error: readErr(p.payload), relayed: true, reason: 'backend-denied' };
+        toClient(p.payload, p.seq + delta);
+        return failed(readErr(p.payload), true, 'backend-denied');
       }
       if (first === Header.AUTH_SWITCH) {
         const req = readAuthSwitchRequest(p.payload);
@@ -149,7 +205,7 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
         }
         plugin = req.plugin;
         nonce = nonceOf(req.data);
-        toClient(p);
+        toClient(p.payload, p.seq + delta);
         continue;
       }
       if (
@@ -160,10 +216,10 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
       ) {
         fullAuthPending = true;
       }
-      toClient(p);
+      toClient(p.payload, p.seq + delta);
     }
   } catch (e) {
-    if (e instanceof AuthRefusal) return { ok: false, error: e.error, relayed: false, reason: e.reason };
+    if (e instanceof AuthRefusal) return failed(e.error, false, e.reason);
     throw e;
   } finally {
     done = true;
@@ -182,4 +238,19 @@ function seal(password: Buffer, nonce: Buffer, pem: Buffer): Buffer {
   } finally {
     mixed.fill(0);
   }
+}
+
+/** The inverse, for a password a client sealed with moat's own key: cleartext with its NUL. */
+function unseal(sealed: Buffer, nonce: Buffer, key: RsaKey): Buffer {
+  let mixed: Buffer;
+  try {
+    mixed = privateDecrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING }, sealed);
+  } catch {
+    throw new AuthRefusal(
+      { code: 1045, state: '28000', message: 'moat could not decrypt the password sent with its RSA key' },
+      'protocol',
+    );
+  }
+  for (let i = 0; i < mixed.length; i++) mixed[i] = mixed[i]! ^ nonce[i % nonce.length]!;
+  return mixed;
 }

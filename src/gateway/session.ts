@@ -4,15 +4,14 @@
 //       └──────────┴──────────┴──────────┴──────────┴──► closed
 //
 // moat greets first with its own nonce and opens the backend connection only after a complete
-// HandshakeResponse, then sends the client an AuthSwitchRequest carrying the backend's plugin and
-// nonce. A port scan, or a client that never finishes its handshake, costs the backend nothing.
+// HandshakeResponse, then relays to the client the AuthSwitchRequest in which the backend names
+// the account's plugin and its own nonce. A port scan, or a client that never finishes its handshake, costs the backend nothing.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Cap, FRAMING_CAPS, RELAYABLE_CAPS } from '../protocol/constants.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import { writeAuthSwitchRequest } from '../protocol/packets/auth.ts';
 import { readChangeUser, writeChangeUser } from '../protocol/packets/change-user.ts';
 import { writeHandshake } from '../protocol/packets/handshake.ts';
 import {
@@ -40,8 +39,9 @@ export type SessionState =
   | 'change-user'
   | 'closed';
 
-/** The plugin name moat puts in a rewritten COM_CHANGE_USER: no server has it, so the server
- * answers with an AuthSwitchRequest carrying a fresh nonce, which the client then answers. */
+/** The plugin name moat puts in its HandshakeResponse and in a rewritten COM_CHANGE_USER: no
+ * server has it, so the server answers with an AuthSwitchRequest for the account's plugin with its
+ * own nonce, which the client then answers. */
 const REAUTH_PLUGIN = 'moat_reauth';
 
 export class LoginFailure extends Error {
@@ -235,29 +235,11 @@ export class Session {
       );
     }
 
-    // Ask the client to answer the backend's own challenge.
+    // Let the backend choose the account's plugin and issue the challenge: a HandshakeResponse
+    // naming a plugin no server has makes it answer with an AuthSwitchRequest for the account's
+    // own plugin and nonce, which moat relays. The client sees exactly one switch, as from a server
+    // whose default plugin differs from the account's (a second switch hangs some connectors).
     this.state = 'auth';
-    this.clientSeq = (this.clientSeq + 1) & 0xff;
-    if (greeting.authPlugin === 'mysql_clear_password' && !(secureClient && link.secure)) {
-      throw new LoginFailure(
-        'cleartext-refused',
-        {
-          code: 1251,
-          state: '08004',
-          message: 'moat refuses to relay a cleartext password over an unencrypted connection',
-        },
-        'clear password over plain leg',
-      );
-    }
-    this.socket.write(
-      writeAuthSwitchRequest(
-        { plugin: greeting.authPlugin, data: Buffer.concat([greeting.nonce, Buffer.alloc(1)]) },
-        this.clientSeq,
-      ),
-    );
-    const answer = await this.channel.read();
-    this.clientSeq = answer.seq;
-
     this.capabilities = backendCapabilities(hr, greeting.capabilities, link.tls, ctx.config.localInfile);
     const attrs: Array<[string, string]> = [
       ...hr.attributes,
@@ -269,8 +251,8 @@ export class Session {
           ...hr,
           capabilities: this.capabilities,
           mariadbCapabilities: 0,
-          authResponse: answer.payload,
-          authPlugin: greeting.authPlugin,
+          authResponse: Buffer.alloc(0),
+          authPlugin: REAUTH_PLUGIN,
           attributes: attrs,
         },
         link.nextSeq,
@@ -279,10 +261,12 @@ export class Session {
     const outcome = await relayAuth({
       client: { channel: this.channel, secure: secureClient },
       backend: { channel: link.channel, secure: link.secure },
-      delta: answer.seq - link.nextSeq,
-      plugin: greeting.authPlugin,
+      delta: this.clientSeq - link.nextSeq,
+      backendSeq: link.nextSeq,
+      plugin: REAUTH_PLUGIN,
       nonce: greeting.nonce,
     });
+    if (!outcome.ok) this.clientSeq = (outcome.seq - 1) & 0xff;
     if (!outcome.ok) throw authFailure(outcome);
     this.enterCommandPhase();
   }
@@ -378,6 +362,7 @@ export class Session {
       client: { channel: client, secure: this.tls !== null || this.origin.local },
       backend: { channel: link.channel, secure: link.secure },
       delta: 0,
+      backendSeq: packet.seq,
       plugin: REAUTH_PLUGIN,
       nonce: Buffer.alloc(0),
     });
@@ -392,7 +377,7 @@ export class Session {
       message: ok ? 'change user ok' : outcome.error.message,
     });
     if (!ok) {
-      if (!outcome.relayed) this.socket.write(writeErr(outcome.error, packet.seq + 1));
+      if (!outcome.relayed) this.socket.write(writeErr(outcome.error, outcome.seq));
       this.close('change user failed');
       return;
     }
