@@ -44,6 +44,12 @@ export type SessionState =
  * own nonce, which the client then answers. */
 const REAUTH_PLUGIN = 'moat_reauth';
 
+/** Cap on a login-phase packet (HandshakeResponse, auth data, COM_CHANGE_USER). Client libraries
+ * cap connection attributes at 64 KiB and the other fields are short; a larger length is garbage
+ * (a PROXY header or TLS record sent to a plain MySQL port reads as several MiB) and is refused at
+ * once rather than waited for until the handshake timeout. */
+const MAX_LOGIN_PACKET = 128 * 1024;
+
 export class LoginFailure extends Error {
   readonly outcome: LoginOutcome;
   readonly error: ServerError | null;
@@ -105,7 +111,7 @@ export class Session {
       database: null,
     };
     socket.setNoDelay?.(true);
-    this.channel = new PacketChannel(socket, ctx.config.limits.maxPacketSize);
+    this.channel = new PacketChannel(socket, Math.min(ctx.config.limits.maxPacketSize, MAX_LOGIN_PACKET));
   }
 
   isClosed(): boolean {
