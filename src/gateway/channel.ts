@@ -91,6 +91,14 @@ export class PacketChannel {
     this.deliver();
   }
 
+  /**
+   * The sequence id of a packet the peer began but did not finish (PacketFramer.pendingSeq), or
+   * `expected` if it sent only part of a header; null between packets.
+   */
+  pendingSeq(expected: number): number | null {
+    return this.framer.pendingSeq ?? (this.framer.inHeader ? expected & 0xff : null);
+  }
+
   /** The next whole packet. Rejects with ProtocolError, ChannelClosedError or a socket error. */
   read(): Promise<Packet> {
     if (this.waiting !== null) throw new Error('PacketChannel.read: a read is already pending');

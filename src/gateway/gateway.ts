@@ -152,7 +152,7 @@ export class Gateway {
       this.log.info({ sessions: this.sessions.size, timeoutMs }, 'waiting for sessions to finish');
       await new Promise<void>((resolve) => {
         this.drained = resolve;
-        setTimeout(resolve, timeoutMs).unref();
+        setTimeout(resolve, timeoutMs); // not unref'd: a stop in progress keeps the process up
       });
     }
     for (const s of [...this.sessions.values()]) s.close('moat shutting down');

@@ -65,8 +65,14 @@ export class Listener {
     return { kind: 'tcp', host: this.endpoint.host, port: a.port };
   }
 
+  /** Stops accepting. Accepted connections stay open: ending them is the sessions' business. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    // server.close()'s callback waits for every accepted connection to end, which would make a
+    // graceful stop wait on the very sessions it is about to drain.
+    return new Promise((resolve) => {
+      this.server.close();
+      setImmediate(resolve);
+    });
   }
 
   private accept(socket: Socket): void {

@@ -422,7 +422,9 @@ export class Session {
       );
     }
     if (failure.error !== null && !failure.told && !this.socket.destroyed) {
-      this.socket.write(writeErr(failure.error, (this.clientSeq + 1) & 0xff));
+      // After the client's last packet, even one cut short or refused for its size.
+      const last = this.channel.pendingSeq(this.clientSeq + 1) ?? this.clientSeq;
+      this.socket.write(writeErr(failure.error, (last + 1) & 0xff));
     }
     this.ctx.onLogin({
       session: this.id,

@@ -37,6 +37,24 @@ export class PacketFramer {
     this.maxPacketSize = maxPacketSize;
   }
 
+  /** Sequence id of the physical packet whose header was read last; -1 before any. */
+  private lastSeq = -1;
+  /** True while a packet's header has been read but not its whole payload (or it was refused). */
+  private inPacket = false;
+
+  /**
+   * The sequence id of a packet that began but did not complete (cut short, too slow, or refused
+   * for its size), or null between packets: an ERR sent now must follow it (seq + 1).
+   */
+  get pendingSeq(): number | null {
+    return this.inPacket ? this.lastSeq : null;
+  }
+
+  /** True while only part of a packet header (before its sequence id) has arrived. */
+  get inHeader(): boolean {
+    return this.headerLen > 0;
+  }
+
   /** True when no partial packet is buffered. */
   get idle(): boolean {
     return this.headerLen === 0 && this.partial === null && this.continued.length === 0;
@@ -94,6 +112,8 @@ export class PacketFramer {
     pos: number,
     onPacket: (p: Packet) => unknown,
   ): void {
+    this.lastSeq = seq;
+    this.inPacket = true;
     if (this.continuedSize + length > this.maxPacketSize) {
       throw new ProtocolError(
         'MOAT_PACKET_TOO_LARGE',
@@ -120,6 +140,7 @@ export class PacketFramer {
       this.continuedSize += payload.length;
       return;
     }
+    this.inPacket = false;
     if (this.continued.length === 0) {
       if (onPacket({ payload, firstSeq: seq, seq }) === false) this.stopped = true;
       return;

@@ -25,7 +25,8 @@ export class ClientSink implements ScanSink {
     }
     if (!f.following) return 0;
     if (first < 0) {
-      f.lose('empty packet where a command was expected');
+      // The server reads an empty packet as COM_SLEEP and answers "Unknown command".
+      f.queue.push(f.newCommand(Com.SLEEP, null, false, -1));
       return 0;
     }
     this.com = first;
@@ -50,12 +51,15 @@ export class ClientSink implements ScanSink {
       case Com.BINLOG_DUMP:
       case Com.BINLOG_DUMP_GTID:
       case Com.TABLE_DUMP:
-      case Com.REGISTER_SLAVE:
-      case Com.CONNECT_OUT:
-        // Replication streams are not request/response: relay them, stop interpreting.
-        f.queue.push(f.newCommand(first, null, false, -1));
-        f.lose(`replication command 0x${first.toString(16)}`);
+      case Com.CONNECT_OUT: {
+        // Answered by a stream that is not request/response, or (usually, from an account
+        // without replication privileges) by an ERR. Follow until the answer shows which: after an
+        // ERR the session goes on and so does the audit; a stream is relayed, not interpreted.
+        const cmd = f.newCommand(first, null, false, -1);
+        cmd.streams = true;
+        f.queue.push(cmd);
         return 0;
+      }
       default:
         if (first === Com.RESET_CONNECTION) f.forgetPrepared();
         f.queue.push(f.newCommand(first, null, false, -1));

@@ -21,6 +21,8 @@ export interface PendingCommand {
   com: number;
   statement: string | null;
   truncated: boolean;
+  /** The answer may be a replication stream: anything but an ERR ends the following. */
+  streams: boolean;
   /** For COM_STMT_*: the statement id the command names. */
   stmtId: number;
   startedAt: number;
@@ -77,6 +79,7 @@ export class Follower {
       com,
       statement,
       truncated,
+      streams: false,
       stmtId,
       startedAt: Date.now(),
       startedPerf: performance.now(),

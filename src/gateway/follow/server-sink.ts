@@ -121,6 +121,8 @@ export class ServerSink implements ScanSink {
   }
 
   private startFirst(cur: PendingCommand, first: number, length: number): number {
+    if (cur.streams && first !== Header.ERR)
+      return this.lose(`replication stream (command 0x${cur.com.toString(16)})`);
     if (cur.com === Com.STATISTICS) {
       this.done(); // one plain string packet
       return 0;
