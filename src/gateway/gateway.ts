@@ -1,6 +1,8 @@
 // The gateway: listeners, the live sessions, and an orderly shutdown.
+
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
@@ -71,7 +73,7 @@ export class Gateway {
       backend,
       backendTlsFiles: backendTlsFiles(c.backend.tls),
       onCommand: (e) => {
-        if (debug) log.debug({ event: e }, 'command');
+        if (debug) log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
         this.hooks.onCommand?.(e);
       },
       onLogin: (r) => {
@@ -81,7 +83,21 @@ export class Gateway {
       },
       shuttingDown: () => this.stopping,
     };
+    try {
+      await this.listenAll();
+    } catch (e) {
+      // All or nothing: a half-open gateway (one listener up, another refused) would keep the
+      // process alive without doing what it was configured to do.
+      await Promise.all(this.listeners.map((l) => l.close()));
+      this.listeners = [];
+      throw e;
+    }
     this.startHealthChecks();
+  }
+
+  private async listenAll(): Promise<void> {
+    const c = this.config;
+    const log = this.log;
     for (const lc of c.listeners) {
       const l = new Listener(
         lc,

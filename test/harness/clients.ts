@@ -171,6 +171,9 @@ export function spawnWithEnv(
         }
       },
     );
+    // A program that exits without reading its input makes this write fail with EPIPE; its exit
+    // status and stderr tell what happened.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(opts.input ?? '');
   });
 }
