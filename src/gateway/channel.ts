@@ -22,6 +22,10 @@ export class ReadCancelledError extends Error {
   }
 }
 
+/** One shared instance: cancelling is routine (every login ends with it), and an Error's stack
+ * capture was a measurable part of the connect path. It carries no per-read information. */
+const READ_CANCELLED = new ReadCancelledError();
+
 export class PacketChannel {
   socket: Socket;
   private readonly framer: PacketFramer;
@@ -121,7 +125,7 @@ export class PacketChannel {
     const w = this.waiting;
     if (w === null) return;
     this.waiting = null;
-    w.reject(new ReadCancelledError());
+    w.reject(READ_CANCELLED);
   }
 
   write(data: Buffer): void {

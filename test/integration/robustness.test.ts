@@ -247,6 +247,37 @@ test('a slow loris is cut off at the handshake timeout while others log in', asy
   }
 });
 
+test('a client that stops reading: moat pauses the backend instead of buffering the result', async () => {
+  // moat runs in this process, so its buffers show in this process's arrayBuffers. Without
+  // backpressure the whole 48 MiB result would pile up in moat's memory within the pause.
+  const ROWS = 48;
+  const moat = await startMoat(backend);
+  const raw = await rawLogin(moat.host, moat.port, app);
+  try {
+    raw.socket.pause();
+    const before = process.memoryUsage().arrayBuffers;
+    raw.write(comQuery(`SELECT REPEAT('x', 1048576) AS r FROM information_schema.COLUMNS LIMIT ${ROWS}`));
+    await sleep(1500);
+    const held = process.memoryUsage().arrayBuffers - before;
+    assert.ok(
+      held < 16 << 20,
+      `moat held ${held >> 20} MiB of a ${ROWS} MiB result for a client that reads nothing`,
+    );
+    raw.socket.resume();
+    let rows = 0;
+    for (;;) {
+      const p = (await raw.readPacket(10_000)).payload;
+      if (p.length >= 1 << 20) rows++;
+      else if (p[0] === 0xff) assert.fail(`ERR ${parseErr(p).code}: ${parseErr(p).message}`);
+      else if (rows > 0 && p[0] === 0xfe && p.length < 9) break;
+    }
+    assert.equal(rows, ROWS, 'the whole result arrived once the client read again');
+  } finally {
+    raw.destroy();
+    await moat.stop();
+  }
+});
+
 describe('one client cannot disturb another', () => {
   let moat: RunningMoat;
   before(async () => {
