@@ -47,7 +47,8 @@ function parseV1(buf: Buffer): ProxyHeader {
   if (parts.length !== 6) throw bad('v1 line needs 6 fields');
   const [, proto, src, , sport] = parts as [string, string, string, string, string, string];
   const family = isIP(src);
-  if ((proto === 'TCP4' && family !== 4) || (proto === 'TCP6' && family !== 6) || family === 0) {
+  if (proto !== 'TCP4' && proto !== 'TCP6') throw bad(`v1 protocol '${proto}'`);
+  if (family !== (proto === 'TCP4' ? 4 : 6)) {
     throw bad(`v1 source address '${src}' does not match ${proto}`);
   }
   const port = Number(sport);

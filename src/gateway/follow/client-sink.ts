@@ -69,6 +69,9 @@ export class ClientSink implements ScanSink {
 
   head(buf: Buffer, from: number, n: number, length: number, _seq: number): void {
     const f = this.f;
+    // Lost between start() and the arrival of the leading bytes: nothing is interpreted any more
+    // (a command queued now would never be answered, and the session would never look idle).
+    if (!f.following) return;
     const com = this.com;
     if (com === Com.QUERY || com === Com.STMT_PREPARE || com === Com.INIT_DB) {
       const text = buf.toString('utf8', from + 1, from + n);
