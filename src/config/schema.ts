@@ -29,11 +29,80 @@ export const network = z.string().refine(
 
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
+const accessRule = z.union([
+  z
+    .strictObject({ allow: z.array(network).min(1) })
+    .transform((r) => ({ action: 'allow' as const, from: r.allow })),
+  z
+    .strictObject({ deny: z.array(network).min(1) })
+    .transform((r) => ({ action: 'deny' as const, from: r.deny })),
+]);
+
+/** Address rules: the first rule whose networks hold the client address decides, else `default`. */
+const access = z.strictObject({
+  default: z.enum(['allow', 'deny']).default('allow'),
+  rules: z.array(accessRule).default([]),
+});
+
 const listener = z.strictObject({
   /** Port 0 picks a free port (tests); the bound one is logged. */
   address: endpoint,
   /** Balancers allowed to send a PROXY protocol header; from them a header is required. */
   proxyProtocolFrom: z.array(network).default([]),
+  /** Address rules for this listener only (instead of guard.access). */
+  access: access.optional(),
+});
+
+/** MySQL's INT_MAX bound on connection_control delays. */
+const INT_MAX = 2147483647;
+
+// Names taken from MySQL where MySQL has the setting (max_connect_errors, host_cache_size,
+// connection_control_*, max_connections, max_user_connections), so that a DBA's knowledge and
+// SET GLOBAL statements carry over; moat's own settings are camelCase like the rest.
+const guard = z.strictObject({
+  /** Rows kept in the host ledger (least recently seen evicted). */
+  host_cache_size: z.number().int().min(1).max(10_000_000).default(100_000),
+  /** Handshake-level errors in a row before a host is blocked (ERR 1129). 0 turns blocking off. */
+  max_connect_errors: z.number().int().min(0).max(INT_MAX).default(100),
+  blocking: z
+    .strictObject({
+      /** How long an automatic block lasts, in ms; null: until unblocked (as MySQL). */
+      autoBlockDurationMs: z.number().int().min(1000).nullable().default(null),
+      /** Networks never blocked, automatically or by hand. */
+      exempt: z.array(network).default([]),
+    })
+    .prefault({}),
+  connection_control_failed_connections_threshold: z.number().int().min(0).max(INT_MAX).default(3),
+  connection_control_min_connection_delay: z.number().int().min(1000).max(INT_MAX).default(1000),
+  connection_control_max_connection_delay: z.number().int().min(1000).max(INT_MAX).default(INT_MAX),
+  access: access.prefault({}),
+  /** Per-user rules: the first whose `user` matches applies (MySQL wildcards % and _). */
+  users: z
+    .array(
+      z.strictObject({
+        user: z.string().min(1),
+        from: z.array(network).optional(),
+        require: z
+          .strictObject({
+            tls: z.boolean().optional(),
+            x509: z.boolean().optional(),
+            subject: z.string().optional(),
+            issuer: z.string().optional(),
+            cipher: z.string().optional(),
+          })
+          .optional(),
+      }),
+    )
+    .default([]),
+  /** Sessions at once (ERR 1040); 0: no limit. */
+  max_connections: z.number().int().min(0).max(1_000_000).default(0),
+  /** Sessions at once per user (ERR 1203); 0: no limit. */
+  max_user_connections: z.number().int().min(0).max(1_000_000).default(0),
+  /** Connections that have not finished logging in, in total and per address (ERR 1040). */
+  maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(2000),
+  maxUnauthenticatedPerHost: z.number().int().min(1).max(1_000_000).default(50),
+  /** Failed-login entries kept for connection control (least recently failed evicted). */
+  maxFailedLoginEntries: z.number().int().min(1).max(10_000_000).default(100_000),
 });
 
 export const configSchema = z.strictObject({
@@ -107,6 +176,12 @@ export const configSchema = z.strictObject({
         .default(4096),
     })
     .prefault({}),
+  guard: guard
+    .refine((g) => g.connection_control_min_connection_delay <= g.connection_control_max_connection_delay, {
+      message:
+        'connection_control_min_connection_delay must not exceed connection_control_max_connection_delay',
+    })
+    .prefault({}),
   /** LOAD DATA LOCAL INFILE lets a server read client files: refused unless allowed here. */
   localInfile: z.boolean().default(false),
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */
@@ -128,6 +203,7 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type ListenerConfig = Config['listeners'][number];
+export type GuardConfig = Config['guard'];
 
 /** A BlockList holding the given networks (for PROXY-protocol trust and, later, ACLs). */
 export function blockListOf(networks: readonly string[]): BlockList {

@@ -2,23 +2,14 @@
 // the learned greeting, logging and the event consumer.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
+import type { LoginOutcome } from '../guard/failure.ts';
+import type { Guard } from '../guard/guard.ts';
 import type { BackendTarget } from './backend.ts';
 import type { CommandEvent } from './events.ts';
 import type { ProfileStore } from './profile.ts';
 import type { ServerTls } from './tls.ts';
 
-export type LoginOutcome =
-  | 'ok'
-  | 'handshake-error'
-  | 'timeout'
-  | 'tls-error'
-  | 'tls-required'
-  | 'auth-denied'
-  | 'cleartext-refused'
-  | 'backend-unreachable'
-  | 'backend-refused'
-  | 'client-gone'
-  | 'shutdown';
+export type { LoginOutcome } from '../guard/failure.ts';
 
 export interface LoginRecord {
   session: number;
@@ -34,6 +25,7 @@ export interface GatewayContext {
   readonly config: Config;
   readonly log: Logger;
   readonly profile: ProfileStore;
+  readonly guard: Guard;
   readonly serverTls: ServerTls | null;
   readonly backend: BackendTarget;
   readonly backendTlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer };

@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
+import { Guard } from '../guard/guard.ts';
+import { AccessPolicy } from '../guard/rules.ts';
+import { writeErr } from '../protocol/packets/result.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
 import type { GatewayContext, LoginRecord } from './context.ts';
 import type { CommandEvent } from './events.ts';
@@ -40,10 +43,14 @@ export class Gateway {
   /** Last health-check login (null without a health-check account). */
   health: HealthResult | null = null;
 
+  /** Admission decisions and the host ledger; lives as long as the gateway. */
+  readonly guard: Guard;
+
   constructor(config: Config, log: Logger, hooks: GatewayHooks = {}) {
     this.config = config;
     this.log = log;
     this.hooks = hooks;
+    this.guard = new Guard(config.guard, log);
   }
 
   async start(): Promise<void> {
@@ -68,6 +75,7 @@ export class Gateway {
     this.ctx = {
       config: c,
       log,
+      guard: this.guard,
       profile: new ProfileStore(join(c.stateDir, 'backend-profile.json'), c.greeting.serverVersion),
       serverTls,
       backend,
@@ -103,13 +111,19 @@ export class Gateway {
         lc,
         {
           onAccept: (a) => this.accept(a),
-          onRejected: (address, reason) =>
-            log.warn({ address, reason }, 'connection rejected before greeting'),
+          onRejected: (address, reason) => {
+            // A trusted balancer's connection without a valid PROXY header: MySQL's
+            // Connection_errors_peer_address is the nearest (the peer's address is unusable).
+            this.guard.status.Connection_errors_peer_address++;
+            log.warn({ address, reason }, 'connection rejected before greeting');
+          },
         },
         c.limits.handshakeTimeoutMs,
       );
       await l.listen();
       this.listeners.push(l);
+      if (lc.access !== undefined)
+        this.guard.setListenerAccess(l.name, new AccessPolicy(lc.access.default, lc.access.rules));
       log.info({ listen: formatEndpoint(l.address()) }, 'listening');
     }
   }
@@ -147,6 +161,24 @@ export class Gateway {
     }
     const id = this.nextId++;
     if (this.nextId > 0xfffffff0) this.nextId = FIRST_SESSION_ID;
+    const o = a.origin;
+    const refusal = this.guard.admit({ ip: o.address, local: o.local, listener: o.listener });
+    if (refusal !== null) {
+      // In place of the greeting, as MySQL answers a blocked or unknown host; no session object,
+      // no backend work: a flood of refused connections costs one write and a close each.
+      a.socket.end(writeErr(refusal.error, 0));
+      a.socket.setTimeout(2000, () => a.socket.destroy());
+      this.ctx.onLogin({
+        session: id,
+        outcome: refusal.outcome,
+        user: null,
+        clientAddress: o.address,
+        clientPort: o.port,
+        errorCode: refusal.error.code,
+        message: refusal.message,
+      });
+      return;
+    }
     const session = new Session(id, a.socket, a.origin, this.ctx, (s) => {
       this.sessions.delete(s.id);
       if (this.sessions.size === 0) this.drained?.();

@@ -9,6 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import type { Admission } from '../guard/guard.ts';
+import { type ClientTls, mysqlDn } from '../guard/rules.ts';
 import { Cap, FRAMING_CAPS, RELAYABLE_CAPS } from '../protocol/constants.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
@@ -83,6 +85,20 @@ export class Session {
   private clientSeq = 0;
   private timer: NodeJS.Timeout | null = null;
   tls: { version: string; cipher: string } | null = null;
+  /** The client certificate, as the guard's REQUIRE checks see it. */
+  private peer: { verified: boolean; subject: string | null; issuer: string | null } = {
+    verified: false,
+    subject: null,
+    issuer: null,
+  };
+  /** What the guard knows this connection by. */
+  readonly admission: Admission;
+  /** The user the guard counted this connection under (after identify()), else null. */
+  private guardUser: string | null = null;
+  /** The login result was reported to the guard. */
+  private guardDone = false;
+  /** The session ended with COM_QUIT (not counted in Aborted_clients). */
+  private quit = false;
   identity: SessionIdentity;
   attributes: Array<[string, string]> = [];
   private backendLink: BackendLink | null = null;
@@ -101,6 +117,7 @@ export class Session {
     this.id = id;
     this.socket = socket;
     this.origin = origin;
+    this.admission = { ip: origin.address, local: origin.local, listener: origin.listener };
     this.ctx = ctx;
     this.onClosed = onClosed;
     this.identity = {
@@ -198,6 +215,12 @@ export class Session {
         'plain login refused: TLS required',
       );
     }
+    const gate = ctx.guard.identify(hr.user, this.admission, this.clientTls());
+    this.guardUser = hr.user;
+    if (gate.refusal !== null) {
+      throw new LoginFailure(gate.refusal.outcome, gate.refusal.error, gate.refusal.message);
+    }
+    if (gate.delayMs > 0) await this.loginDelay(gate.delayMs);
 
     this.state = 'backend';
     const link = await connectBackend(ctx.backend, ctx.backendTlsFiles).catch((e: unknown) => {
@@ -277,6 +300,40 @@ export class Session {
     this.enterCommandPhase();
   }
 
+  private clientTls(): ClientTls {
+    return {
+      secure: this.tls !== null,
+      cipher: this.tls?.cipher ?? null,
+      verified: this.peer.verified,
+      subject: this.peer.subject,
+      issuer: this.peer.issuer,
+    };
+  }
+
+  private delayTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Connection control's delay: a timer, before the backend is contacted. The handshake timeout
+   * stops meanwhile (MySQL's connect_timeout does not cover the plugin's wait either) and starts
+   * again after; a client that leaves during the delay ends it at once.
+   */
+  private async loginDelay(ms: number): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    const socket = this.socket;
+    let onClose = (): void => {};
+    await new Promise<void>((resolve) => {
+      this.delayTimer = setTimeout(resolve, ms);
+      onClose = () => resolve();
+      socket.once('close', onClose);
+    });
+    socket.off('close', onClose);
+    if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+    if (socket.destroyed || this.isClosed())
+      throw new ChannelClosedError('client closed during the login delay');
+    this.timer = setTimeout(() => this.abortLogin('timeout'), this.ctx.config.limits.handshakeTimeoutMs);
+  }
+
   private async upgradeToTls(): Promise<void> {
     const tlsCtx = this.ctx.serverTls!;
     const { leftover, partial } = this.channel.detach();
@@ -304,6 +361,14 @@ export class Session {
     secure.removeAllListeners('close');
     this.socket = secure;
     this.tls = { version: secure.getProtocol() ?? 'unknown', cipher: secure.getCipher()?.name ?? 'unknown' };
+    const cert = secure.getPeerCertificate();
+    if (cert !== null && Object.keys(cert).length > 0) {
+      this.peer = {
+        verified: secure.authorized,
+        subject: mysqlDn(cert.subject as unknown as Record<string, string>),
+        issuer: mysqlDn(cert.issuer as unknown as Record<string, string>),
+      };
+    }
     this.channel.reattach(secure);
   }
 
@@ -318,6 +383,8 @@ export class Session {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.state = 'command';
+    this.guardDone = true;
+    this.ctx.guard.finished(this.admission, this.guardUser, 'ok', 0);
     this.ctx.onLogin({
       session: this.id,
       outcome: 'ok',
@@ -329,7 +396,10 @@ export class Session {
     });
     const follower = new Follower(this.identity, this.capabilities, {
       maxStatementLength: this.ctx.config.limits.maxStatementLength,
-      onEvent: this.ctx.onCommand,
+      onEvent: (e) => {
+        if (e.command === 'Quit') this.quit = true;
+        this.ctx.onCommand(e);
+      },
       onChangeUser: () => {},
       onLost: (why) => this.ctx.log.warn({ session: this.id, why }, 'stopped following the command stream'),
     });
@@ -373,6 +443,8 @@ export class Session {
       nonce: Buffer.alloc(0),
     });
     const ok = outcome.ok;
+    this.ctx.guard.changeUser(this.guardUser, cu.user, this.admission, ok);
+    if (ok) this.guardUser = cu.user;
     this.ctx.onLogin({
       session: this.id,
       outcome: ok ? 'ok' : outcome.reason === 'cleartext-refused' ? 'cleartext-refused' : 'auth-denied',
@@ -426,6 +498,10 @@ export class Session {
       const last = this.channel.pendingSeq(this.clientSeq + 1) ?? this.clientSeq;
       this.socket.write(writeErr(failure.error, (last + 1) & 0xff));
     }
+    if (!this.guardDone) {
+      this.guardDone = true;
+      this.ctx.guard.finished(this.admission, this.guardUser, failure.outcome, failure.error?.code ?? 0);
+    }
     this.ctx.onLogin({
       session: this.id,
       outcome: failure.outcome,
@@ -476,8 +552,15 @@ export class Session {
     const wasCommand = this.state === 'command' || this.state === 'change-user';
     this.state = 'closed';
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.delayTimer !== null) clearTimeout(this.delayTimer);
     this.relay?.dispose();
     this.backendLink?.channel.socket.destroy();
+    if (wasCommand) this.ctx.guard.sessionEnded(this.admission, this.guardUser, !this.quit);
+    else if (!this.guardDone) {
+      // Closed before the login ended (a close() from outside): still one finished attempt.
+      this.guardDone = true;
+      this.ctx.guard.finished(this.admission, this.guardUser, 'client-gone', 0);
+    }
     if (wasCommand) this.ctx.log.debug({ session: this.id, reason, err: error?.message }, 'session closed');
     this.onClosed(this);
   }

@@ -19,7 +19,7 @@ export const SERVER_ERRORS = {
   ER_HOST_IS_BLOCKED: {
     code: 1129,
     state: 'HY000',
-    message: "Host '%s' is blocked because of many connection errors; unblock with 'moat unblock %s'",
+    message: "Host '%s' is blocked because of many connection errors; unblock with 'mysqladmin flush-hosts'",
   },
   ER_HOST_NOT_PRIVILEGED: {
     code: 1130,

@@ -1,0 +1,90 @@
+// Host blocks: automatic (max_connect_errors reached) and manual, each with an optional expiry,
+// and an exempt list of networks that are never blocked. MySQL blocks until FLUSH HOSTS and can
+// only unblock everyone at once; here every block names its reason, who made it and until when,
+// and one host can be unblocked alone.
+import type { BlockList } from 'node:net';
+import { isIP } from 'node:net';
+
+export type BlockReason = 'max_connect_errors' | 'manual' | 'detection';
+
+export interface Block {
+  ip: string;
+  reason: BlockReason;
+  /** Who: 'moat' for automatic blocks, the admin user or detector rule otherwise. */
+  by: string;
+  since: number;
+  /** Epoch ms when the block lapses; null for "until unblocked". */
+  until: number | null;
+}
+
+export class ExemptHostError extends Error {
+  readonly code = 'MOAT_HOST_EXEMPT';
+  constructor(ip: string) {
+    super(`${ip} is in guard.blocking.exempt and is never blocked`);
+    this.name = 'ExemptHostError';
+  }
+}
+
+export class Blocker {
+  private readonly blocks = new Map<string, Block>();
+  private readonly exempt: BlockList;
+  onBlock: (b: Block) => void = () => {};
+  onUnblock: (b: Block, why: 'manual' | 'expired' | 'flush') => void = () => {};
+
+  constructor(exempt: BlockList) {
+    this.exempt = exempt;
+  }
+
+  isExempt(ip: string): boolean {
+    return this.exempt.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+  }
+
+  /** The block in force for `ip`, if any; an expired one is lifted here (and reported). */
+  blocked(ip: string, now: number): Block | null {
+    const b = this.blocks.get(ip);
+    if (b === undefined) return null;
+    if (b.until !== null && b.until <= now) {
+      this.blocks.delete(ip);
+      this.onUnblock(b, 'expired');
+      return null;
+    }
+    return b;
+  }
+
+  block(ip: string, reason: BlockReason, by: string, durationMs: number | null, now: number): Block {
+    if (this.isExempt(ip)) throw new ExemptHostError(ip);
+    const b: Block = { ip, reason, by, since: now, until: durationMs === null ? null : now + durationMs };
+    this.blocks.set(ip, b);
+    this.onBlock(b);
+    return b;
+  }
+
+  unblock(ip: string, why: 'manual' | 'flush' = 'manual'): Block | null {
+    const b = this.blocks.get(ip);
+    if (b === undefined) return null;
+    this.blocks.delete(ip);
+    this.onUnblock(b, why);
+    return b;
+  }
+
+  /** Current blocks; expired ones are lifted on the way. */
+  list(now: number): Block[] {
+    const out: Block[] = [];
+    for (const ip of [...this.blocks.keys()]) {
+      const b = this.blocked(ip, now);
+      if (b !== null) out.push(b);
+    }
+    return out;
+  }
+
+  /** FLUSH HOSTS lifts the automatic blocks (as MySQL's does); manual blocks stay. */
+  flushAutomatic(): void {
+    for (const b of [...this.blocks.values()])
+      if (b.reason === 'max_connect_errors') this.unblock(b.ip, 'flush');
+  }
+
+  /** Restores a persisted block at start (no log line: it was logged when made). */
+  restore(b: Block): void {
+    this.blocks.set(b.ip, b);
+  }
+}

@@ -1,0 +1,308 @@
+// The guard: every admission decision and every count, over the ledger, the blocker, connection
+// control, the address and user rules, and the connection caps. Pure decisions over in-memory
+// state (the store persists it in batches); no sockets. The gateway asks at three points:
+//   admit()     at accept, on the address alone: block, address rule, caps   → 1129 / 1130 / 1040
+//   identify()  after the HandshakeResponse: user rules, max_user_connections, the login delay
+//   finished()  when the login ends (the ledger, connect errors, connection control, auto-block)
+// and tells it when a session ends.
+import type { Logger } from 'pino';
+import { blockListOf, type GuardConfig } from '../config/schema.ts';
+import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
+import { type Block, Blocker } from './blocker.ts';
+import { ConnectionControl } from './connection-control.ts';
+import { classify, type FailureClass, type LoginOutcome } from './failure.ts';
+import { HostLedger } from './ledger.ts';
+import { AccessPolicy, type ClientTls, UserRules } from './rules.ts';
+
+export interface Refusal {
+  outcome: LoginOutcome;
+  error: ServerError;
+  message: string;
+}
+
+export interface Admission {
+  ip: string;
+  /** Unix-socket clients: local, not subject to address rules. */
+  local: boolean;
+  listener: string;
+}
+
+/** MySQL's status variables that the guard owns (SHOW GLOBAL STATUS names). */
+export interface GuardStatus {
+  Connections: number;
+  Aborted_connects: number;
+  Aborted_clients: number;
+  Threads_connected: number;
+  Max_used_connections: number;
+  Connection_errors_accept: number;
+  Connection_errors_internal: number;
+  Connection_errors_max_connections: number;
+  Connection_errors_peer_address: number;
+  Connection_errors_select: number;
+  Connection_errors_tcpwrap: number;
+  Connection_control_delay_generated: number;
+}
+
+export class Guard {
+  readonly ledger: HostLedger;
+  readonly blocker: Blocker;
+  readonly connectionControl: ConnectionControl;
+  readonly status: GuardStatus = {
+    Connections: 0,
+    Aborted_connects: 0,
+    Aborted_clients: 0,
+    Threads_connected: 0,
+    Max_used_connections: 0,
+    Connection_errors_accept: 0,
+    Connection_errors_internal: 0,
+    Connection_errors_max_connections: 0,
+    Connection_errors_peer_address: 0,
+    Connection_errors_select: 0,
+    Connection_errors_tcpwrap: 0,
+    Connection_control_delay_generated: 0,
+  };
+  private config: GuardConfig;
+  private access: AccessPolicy;
+  private readonly listenerAccess = new Map<string, AccessPolicy>();
+  private userRules: UserRules;
+  private unauthenticated = 0;
+  private readonly unauthenticatedByHost = new Map<string, number>();
+  private sessions = 0;
+  private readonly sessionsByUser = new Map<string, number>();
+
+  constructor(config: GuardConfig, log: Logger, now: () => number = Date.now) {
+    this.config = config;
+    this.now = now;
+    this.ledger = new HostLedger(config.host_cache_size);
+    this.blocker = new Blocker(blockListOf(config.blocking.exempt));
+    this.connectionControl = new ConnectionControl(
+      {
+        threshold: config.connection_control_failed_connections_threshold,
+        minDelayMs: config.connection_control_min_connection_delay,
+        maxDelayMs: config.connection_control_max_connection_delay,
+      },
+      config.maxFailedLoginEntries,
+    );
+    this.access = new AccessPolicy(config.access.default, config.access.rules);
+    this.userRules = new UserRules(config.users);
+    this.blocker.onBlock = (b) =>
+      log.warn(
+        {
+          ip: b.ip,
+          reason: b.reason,
+          by: b.by,
+          until: b.until === null ? null : new Date(b.until).toISOString(),
+        },
+        'host blocked',
+      );
+    this.blocker.onUnblock = (b, why) => log.warn({ ip: b.ip, reason: b.reason, why }, 'host unblocked');
+  }
+
+  private readonly now: () => number;
+
+  get settings(): Readonly<GuardConfig> {
+    return this.config;
+  }
+
+  /** Address rules of one listener, when it has its own. */
+  setListenerAccess(listener: string, policy: AccessPolicy): void {
+    this.listenerAccess.set(listener, policy);
+  }
+
+  /** At accept. A refusal is answered with `error` in place of the greeting, and closed. */
+  admit(a: Admission): Refusal | null {
+    const now = this.now();
+    this.status.Connections++;
+    const ip = a.ip;
+    this.ledger.connected(ip, now);
+    const refusal = this.refuseAtAccept(a, now);
+    if (refusal !== null) {
+      this.status.Aborted_connects++;
+      const c = classify(refusal.outcome, refusal.error.code);
+      if (c !== null) this.ledger.failure(ip, c, now);
+      this.ledger.disconnected(ip);
+      return refusal;
+    }
+    this.unauthenticated++;
+    this.unauthenticatedByHost.set(ip, (this.unauthenticatedByHost.get(ip) ?? 0) + 1);
+    return null;
+  }
+
+  private refuseAtAccept(a: Admission, now: number): Refusal | null {
+    const ip = a.ip;
+    const block = this.blocker.blocked(ip, now);
+    if (block !== null) {
+      return {
+        outcome: 'blocked',
+        error: formatServerError('ER_HOST_IS_BLOCKED', ip),
+        message: `blocked (${block.reason}${block.until === null ? '' : ` until ${new Date(block.until).toISOString()}`})`,
+      };
+    }
+    if (!a.local) {
+      const policy = this.listenerAccess.get(a.listener) ?? this.access;
+      const d = policy.decide(ip);
+      if (d.verdict === 'deny') {
+        this.status.Connection_errors_tcpwrap++;
+        return {
+          outcome: 'acl-denied',
+          error: formatServerError('ER_HOST_NOT_PRIVILEGED', ip),
+          message: d.rule === null ? 'denied by the default policy' : `denied by address rule ${d.rule + 1}`,
+        };
+      }
+    }
+    const max = this.config.max_connections;
+    if (
+      (max > 0 && this.sessions + this.unauthenticated >= max) ||
+      this.unauthenticated >= this.config.maxUnauthenticated ||
+      (this.unauthenticatedByHost.get(ip) ?? 0) >= this.config.maxUnauthenticatedPerHost
+    ) {
+      this.status.Connection_errors_max_connections++;
+      return {
+        outcome: 'too-many-connections',
+        error: formatServerError('ER_CON_COUNT_ERROR'),
+        message: 'connection cap reached',
+      };
+    }
+    return null;
+  }
+
+  /**
+   * After the HandshakeResponse: per-user rules and max_user_connections, then the
+   * connection-control delay this attempt must wait (0 for none).
+   */
+  identify(user: string, a: Admission, tls: ClientTls): { refusal: Refusal | null; delayMs: number } {
+    this.ledger.identified(user, a.ip);
+    const r = this.userRules.check(user, a.ip, a.local, tls);
+    if (r !== null) {
+      return {
+        refusal: {
+          outcome: r.outcome,
+          error: formatServerError('ER_ACCESS_DENIED_ERROR', user, a.ip, 'YES'),
+          message: r.why,
+        },
+        delayMs: 0,
+      };
+    }
+    const perUser = this.config.max_user_connections;
+    if (perUser > 0 && (this.sessionsByUser.get(user) ?? 0) >= perUser) {
+      return {
+        refusal: {
+          outcome: 'user-limit',
+          error: formatServerError('ER_TOO_MANY_USER_CONNECTIONS', user),
+          message: 'max_user_connections reached',
+        },
+        delayMs: 0,
+      };
+    }
+    const delayMs = this.connectionControl.delayFor(user, a.ip);
+    if (delayMs > 0) this.status.Connection_control_delay_generated++;
+    return { refusal: null, delayMs };
+  }
+
+  /** The login ended (any outcome after admit()). */
+  finished(a: Admission, user: string | null, outcome: LoginOutcome, errorCode: number): void {
+    const now = this.now();
+    const ip = a.ip;
+    const left = (this.unauthenticatedByHost.get(ip) ?? 1) - 1;
+    if (left <= 0) this.unauthenticatedByHost.delete(ip);
+    else this.unauthenticatedByHost.set(ip, left);
+    this.unauthenticated = Math.max(0, this.unauthenticated - 1);
+    if (outcome === 'ok') {
+      this.ledger.success(ip, now);
+      if (user !== null) {
+        this.connectionControl.succeeded(user, ip);
+        this.sessionsByUser.set(user, (this.sessionsByUser.get(user) ?? 0) + 1);
+      }
+      this.sessions++;
+      this.status.Threads_connected = this.sessions;
+      if (this.sessions > this.status.Max_used_connections) this.status.Max_used_connections = this.sessions;
+      return;
+    }
+    this.ledger.disconnected(ip);
+    if (user !== null) this.ledger.unidentified(user, ip);
+    if (outcome === 'shutdown') return;
+    this.status.Aborted_connects++;
+    const c = classify(outcome, errorCode);
+    if (c === null) return;
+    if (c === 'local' && outcome !== 'too-many-connections') this.status.Connection_errors_internal++;
+    this.recordFailure(ip, c, now);
+    // Connection control counts failed authentications (MySQL: any failed connect after the user
+    // is known), never moat's own trouble reaching the backend.
+    if (user !== null && isLoginFailure(c)) this.connectionControl.failed(user, ip);
+  }
+
+  /**
+   * A COM_CHANGE_USER re-authentication ended: it counts for connection control like a login, and
+   * on success the session now counts under the new user.
+   */
+  changeUser(from: string | null, to: string, a: Admission, ok: boolean): void {
+    if (!ok) {
+      this.connectionControl.failed(to, a.ip);
+      return;
+    }
+    this.connectionControl.succeeded(to, a.ip);
+    if (from !== null) {
+      this.ledger.unidentified(from, a.ip);
+      const n = (this.sessionsByUser.get(from) ?? 1) - 1;
+      if (n <= 0) this.sessionsByUser.delete(from);
+      else this.sessionsByUser.set(from, n);
+    }
+    this.ledger.identified(to, a.ip);
+    this.sessionsByUser.set(to, (this.sessionsByUser.get(to) ?? 0) + 1);
+  }
+
+  /** A logged-in session ended; `aborted`: without COM_QUIT (Aborted_clients). */
+  sessionEnded(a: Admission, user: string | null, aborted: boolean): void {
+    this.sessions = Math.max(0, this.sessions - 1);
+    this.status.Threads_connected = this.sessions;
+    if (aborted) this.status.Aborted_clients++;
+    this.ledger.disconnected(a.ip);
+    if (user !== null) {
+      this.ledger.unidentified(user, a.ip);
+      const n = (this.sessionsByUser.get(user) ?? 1) - 1;
+      if (n <= 0) this.sessionsByUser.delete(user);
+      else this.sessionsByUser.set(user, n);
+    }
+  }
+
+  private recordFailure(ip: string, c: FailureClass, now: number): void {
+    const row = this.ledger.failure(ip, c, now);
+    const max = this.config.max_connect_errors;
+    if (
+      max > 0 &&
+      row.sumConnectErrors >= max &&
+      this.blocker.blocked(ip, now) === null &&
+      !this.blocker.isExempt(ip)
+    ) {
+      this.blocker.block(ip, 'max_connect_errors', 'moat', this.config.blocking.autoBlockDurationMs, now);
+    }
+  }
+
+  /** Manual block (admin). Throws ExemptHostError for an exempt address. */
+  block(ip: string, by: string, durationMs: number | null): Block {
+    return this.blocker.block(ip, 'manual', by, durationMs, this.now());
+  }
+
+  /** Unblocks one host and clears its connect errors (so it is not re-blocked at once). */
+  unblock(ip: string): Block | null {
+    this.ledger.resetConnectErrors(ip);
+    return this.blocker.unblock(ip);
+  }
+
+  /** FLUSH HOSTS: the host cache is emptied and automatic blocks lifted, as in MySQL. */
+  flushHosts(): void {
+    this.ledger.flush();
+    this.blocker.flushAutomatic();
+  }
+}
+
+function isLoginFailure(c: FailureClass): boolean {
+  return (
+    c === 'authentication' ||
+    c === 'default-database' ||
+    c === 'no-auth-plugin' ||
+    c === 'host-acl' ||
+    c === 'ssl' ||
+    c === 'handshake'
+  );
+}
