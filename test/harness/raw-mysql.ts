@@ -54,6 +54,11 @@ export class RawClient {
     socket.once('close', wake);
   }
 
+  /** Takes over an already connected socket (one bound to a chosen local address, say). */
+  static wrap(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   static connect(host: string, port: number): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const s = connect({ host, port, noDelay: true });
