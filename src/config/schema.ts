@@ -101,6 +101,8 @@ const guard = z.strictObject({
   /** Connections that have not finished logging in, in total and per address (ERR 1040). */
   maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(2000),
   maxUnauthenticatedPerHost: z.number().int().min(1).max(1_000_000).default(50),
+  /** How often changed counters are written to the state file (blocks are written at once). */
+  persistIntervalMs: z.number().int().min(50).max(60_000).default(1000),
   /** Failed-login entries kept for connection control (least recently failed evicted). */
   maxFailedLoginEntries: z.number().int().min(1).max(10_000_000).default(100_000),
 });

@@ -1,13 +1,16 @@
 // The gateway: listeners, the live sessions, and an orderly shutdown.
 
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { Guard } from '../guard/guard.ts';
+import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
 import { writeErr } from '../protocol/packets/result.ts';
+import { SqliteStore } from '../state/sqlite-store.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
 import type { GatewayContext, LoginRecord } from './context.ts';
 import type { CommandEvent } from './events.ts';
@@ -53,6 +56,8 @@ export class Gateway {
     this.guard = new Guard(config.guard, log);
   }
 
+  private persistence: GuardPersistence | null = null;
+
   async start(): Promise<void> {
     const c = this.config;
     let serverTls: ServerTls | null = null;
@@ -91,9 +96,19 @@ export class Gateway {
       },
       shuttingDown: () => this.stopping,
     };
+    mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
+    this.persistence = new GuardPersistence(
+      this.guard,
+      new SqliteStore(join(c.stateDir, 'guard.sqlite')),
+      log,
+    );
+    const loaded = this.persistence.start(c.guard.persistIntervalMs);
+    log.info(loaded, 'guard state loaded');
     try {
       await this.listenAll();
     } catch (e) {
+      this.persistence.stop();
+      this.persistence = null;
       // All or nothing: a half-open gateway (one listener up, another refused) would keep the
       // process alive without doing what it was configured to do.
       await Promise.all(this.listeners.map((l) => l.close()));
@@ -204,5 +219,7 @@ export class Gateway {
       });
     }
     for (const s of [...this.sessions.values()]) s.close('moat shutting down');
+    this.persistence?.stop();
+    this.persistence = null;
   }
 }

@@ -181,6 +181,7 @@ export class HostLedger {
         this.onChange(keep);
       } else {
         this.hosts.delete(ip);
+        this.onEvict(ip);
         removed.push(ip);
       }
     }
