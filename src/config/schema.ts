@@ -101,6 +101,32 @@ const guard = z.strictObject({
   /** Connections that have not finished logging in, in total and per address (ERR 1040). */
   maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(2000),
   maxUnauthenticatedPerHost: z.number().int().min(1).max(1_000_000).default(50),
+  /** hosts.allow / hosts.deny files (TCP wrappers syntax) for `daemon`, checked after `access`. */
+  tcpWrappers: z
+    .strictObject({
+      allow: z.string().optional(),
+      deny: z.string().optional(),
+      daemon: z.string().min(1).default('mysqld'),
+    })
+    .optional(),
+  /**
+   * Reverse DNS with forward confirmation, for the ledger's HOST column and for hostname patterns
+   * in tcpWrappers. Off by default (MySQL's skip_name_resolve). Lookups never delay a connection
+   * that an address decides; only a hostname pattern waits, at most timeoutMs.
+   */
+  resolve: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      servers: z.array(z.string()).optional(),
+      timeoutMs: z.number().int().min(10).max(30_000).default(500),
+      positiveTtlMs: z.number().int().min(0).default(3_600_000),
+      negativeTtlMs: z.number().int().min(0).default(300_000),
+      transientTtlMs: z.number().int().min(0).default(10_000),
+      maxEntries: z.number().int().min(1).max(10_000_000).default(100_000),
+      /** When a hostname rule needs a name and DNS did not answer in time. */
+      onTimeout: z.enum(['no-name', 'deny']).default('no-name'),
+    })
+    .prefault({}),
   /** How often changed counters are written to the state file (blocks are written at once). */
   persistIntervalMs: z.number().int().min(50).max(60_000).default(1000),
   /** Failed-login entries kept for connection control (least recently failed evicted). */

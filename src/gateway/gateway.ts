@@ -1,14 +1,15 @@
 // The gateway: listeners, the live sessions, and an orderly shutdown.
 
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
-import { Guard } from '../guard/guard.ts';
+import { Guard, type Refusal } from '../guard/guard.ts';
 import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
+import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
 import { writeErr } from '../protocol/packets/result.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
@@ -96,6 +97,7 @@ export class Gateway {
       },
       shuttingDown: () => this.stopping,
     };
+    this.loadTcpWrappers();
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
     this.persistence = new GuardPersistence(
       this.guard,
@@ -116,6 +118,29 @@ export class Gateway {
       throw e;
     }
     this.startHealthChecks();
+  }
+
+  /** Throws TcpWrappersSyntaxError (file:line in its message) for a rule moat cannot read. */
+  private loadTcpWrappers(): void {
+    const tw = this.config.guard.tcpWrappers;
+    if (tw === undefined) return;
+    const read = (path: string | undefined): string => {
+      if (path === undefined) return '';
+      // tcpd reads a missing file as empty; a configured one that is missing is worth a warning.
+      if (!existsSync(path)) {
+        this.log.warn({ path }, 'guard.tcpWrappers file does not exist; read as empty');
+        return '';
+      }
+      return readFileSync(path, 'utf8');
+    };
+    const policy = compileTcpWrappers(read(tw.allow), read(tw.deny), tw.daemon);
+    for (const w of policy.warnings)
+      this.log.warn({ file: w.file, line: w.line }, `tcp wrappers: ${w.message}`);
+    this.guard.setTcpWrappers(policy);
+    this.log.info(
+      { daemon: policy.daemon, needsHostname: policy.needsHostname },
+      'tcp wrappers rules loaded',
+    );
   }
 
   private async listenAll(): Promise<void> {
@@ -177,23 +202,55 @@ export class Gateway {
     const id = this.nextId++;
     if (this.nextId > 0xfffffff0) this.nextId = FIRST_SESSION_ID;
     const o = a.origin;
-    const refusal = this.guard.admit({ ip: o.address, local: o.local, listener: o.listener });
+    const admission = { ip: o.address, local: o.local, listener: o.listener };
+    const refusal = this.guard.admit(admission);
     if (refusal !== null) {
-      // In place of the greeting, as MySQL answers a blocked or unknown host; no session object,
-      // no backend work: a flood of refused connections costs one write and a close each.
-      a.socket.end(writeErr(refusal.error, 0));
-      a.socket.setTimeout(2000, () => a.socket.destroy());
-      this.ctx.onLogin({
-        session: id,
-        outcome: refusal.outcome,
-        user: null,
-        clientAddress: o.address,
-        clientPort: o.port,
-        errorCode: refusal.error.code,
-        message: refusal.message,
+      this.refuse(a, id, refusal);
+      return;
+    }
+    const byName = this.guard.admitByName(admission);
+    if (byName instanceof Promise) {
+      // A hostname rule waits for DNS (bounded by guard.resolve.timeoutMs); no greeting meanwhile.
+      void byName.then((r) => {
+        if (a.socket.destroyed || this.stopping) {
+          this.guard.finished(admission, null, 'client-gone', 0);
+          a.socket.destroy();
+        } else if (r !== null) {
+          this.guard.finished(admission, null, r.outcome, r.error.code);
+          this.refuse(a, id, r);
+        } else this.startSession(a, id);
       });
       return;
     }
+    if (byName !== null) {
+      this.guard.finished(admission, null, byName.outcome, byName.error.code);
+      this.refuse(a, id, byName);
+      return;
+    }
+    this.startSession(a, id);
+  }
+
+  /**
+   * In place of the greeting, as MySQL answers a blocked or unknown host; no session object, no
+   * backend work: a flood of refused connections costs one write and a close each.
+   */
+  private refuse(a: Accepted, id: number, refusal: Refusal): void {
+    const o = a.origin;
+    a.socket.end(writeErr(refusal.error, 0));
+    a.socket.setTimeout(2000, () => a.socket.destroy());
+    this.ctx?.onLogin({
+      session: id,
+      outcome: refusal.outcome,
+      user: null,
+      clientAddress: o.address,
+      clientPort: o.port,
+      errorCode: refusal.error.code,
+      message: refusal.message,
+    });
+  }
+
+  private startSession(a: Accepted, id: number): void {
+    if (this.ctx === null) return;
     const session = new Session(id, a.socket, a.origin, this.ctx, (s) => {
       this.sessions.delete(s.id);
       if (this.sessions.size === 0) this.drained?.();

@@ -12,7 +12,9 @@ import { type Block, Blocker } from './blocker.ts';
 import { ConnectionControl } from './connection-control.ts';
 import { classify, type FailureClass, type LoginOutcome } from './failure.ts';
 import { HostLedger } from './ledger.ts';
+import { type HostResolution, HostResolver } from './resolver.ts';
 import { AccessPolicy, type ClientTls, UserRules } from './rules.ts';
+import type { TcpWrappersDecision, TcpWrappersPolicy } from './tcp-wrappers.ts';
 
 export interface Refusal {
   outcome: LoginOutcome;
@@ -84,6 +86,18 @@ export class Guard {
       config.maxFailedLoginEntries,
     );
     this.access = new AccessPolicy(config.access.default, config.access.rules);
+    const r = config.resolve;
+    this.resolver = r.enabled
+      ? new HostResolver({
+          servers: r.servers,
+          timeoutMs: r.timeoutMs,
+          positiveTtlMs: r.positiveTtlMs,
+          negativeTtlMs: r.negativeTtlMs,
+          transientTtlMs: r.transientTtlMs,
+          maxEntries: r.maxEntries,
+          onTimeout: r.onTimeout,
+        })
+      : null;
     this.userRules = new UserRules(config.users);
     this.blocker.onBlock = (b) =>
       log.warn(
@@ -102,6 +116,15 @@ export class Guard {
 
   get settings(): Readonly<GuardConfig> {
     return this.config;
+  }
+
+  /** Compiled hosts.allow / hosts.deny (see tcp-wrappers.ts), when configured. */
+  private wrappers: TcpWrappersPolicy | null = null;
+  /** Reverse DNS, when guard.resolve.enabled. */
+  readonly resolver: HostResolver | null;
+
+  setTcpWrappers(policy: TcpWrappersPolicy | null): void {
+    this.wrappers = policy;
   }
 
   /** Address rules of one listener, when it has its own. */
@@ -164,6 +187,60 @@ export class Guard {
       };
     }
     return null;
+  }
+
+  /**
+   * The second stage of admission, after admit() let the address through: TCP-wrappers rules.
+   * Synchronous (null) when the decision does not depend on the client's name — the rules hold
+   * no hostname pattern, or an address pattern decides, or the name is cached; otherwise a
+   * promise that waits for DNS, at most guard.resolve.timeoutMs. Also starts a background lookup
+   * for the ledger's HOST column; that one never delays anything.
+   */
+  admitByName(a: Admission): Refusal | null | Promise<Refusal | null> {
+    if (a.local) return null;
+    const cached = this.resolver?.peek(a.ip);
+    if (cached !== undefined) this.noteResolution(a.ip, cached);
+    else if (this.resolver !== null) {
+      void this.resolver.resolve(a.ip).then((res) => this.noteResolution(a.ip, res));
+    }
+    const w = this.wrappers;
+    if (w === null) return null;
+    const byAddress = w.decideByAddress(a.ip);
+    if (byAddress !== null) return this.refusal(a, byAddress);
+    if (cached !== undefined) return this.byName(a, w, cached.hostname, cached.timeout);
+    if (this.resolver === null) return this.byName(a, w, null, null);
+    return this.resolver.resolve(a.ip).then((res) => this.byName(a, w, res.hostname, res.timeout));
+  }
+
+  private byName(
+    a: Admission,
+    w: TcpWrappersPolicy,
+    hostname: string | null,
+    timeout: string | null,
+  ): Refusal | null {
+    // A lookup that ran out of time with onTimeout 'deny' refuses; 'no-name' decides as unnamed.
+    if (timeout === 'deny') return this.refusal(a, { verdict: 'deny', rule: null });
+    return this.refusal(a, w.decide({ address: a.ip, hostname }));
+  }
+
+  private refusal(a: Admission, d: TcpWrappersDecision): Refusal | null {
+    if (d.verdict === 'allow') return null;
+    this.status.Connection_errors_tcpwrap++;
+    return {
+      outcome: 'acl-denied',
+      error: formatServerError('ER_HOST_NOT_PRIVILEGED', a.ip),
+      message:
+        d.rule === null
+          ? 'denied: DNS timed out and guard.resolve.onTimeout is deny'
+          : `denied by ${d.rule.file}:${d.rule.line} (${d.rule.text})`,
+    };
+  }
+
+  /** A lookup finished: the ledger's HOST / HOST_VALIDATED, and its DNS failure class once. */
+  private noteResolution(ip: string, res: HostResolution): void {
+    if (this.ledger.get(ip) === undefined) return;
+    this.ledger.setHost(ip, res.hostname, res.validated);
+    if (!res.fromCache && res.failure !== null) this.ledger.failure(ip, res.failure, this.now());
   }
 
   /**
