@@ -1,7 +1,8 @@
 // Address rules (who may connect at all, decided on the address alone, before the greeting and
 // without DNS) and per-user rules (which networks a user may come from, and MySQL's REQUIRE
 // options: TLS, a verified client certificate, its SUBJECT / ISSUER, a cipher).
-import { BlockList, isIP } from 'node:net';
+import { type BlockList, isIP } from 'node:net';
+import { blockListOf } from '../config/schema.ts';
 
 export type Verdict = 'allow' | 'deny';
 
@@ -14,17 +15,6 @@ export interface AccessDecision {
   verdict: Verdict;
   /** Index of the rule that decided; null when the default policy did. */
   rule: number | null;
-}
-
-function listOf(networks: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const n of networks) {
-    const [addr, bits] = n.split('/') as [string, string | undefined];
-    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
-  }
-  return list;
 }
 
 function contains(list: BlockList, ip: string): boolean {
@@ -40,7 +30,7 @@ export class AccessPolicy {
 
   constructor(defaultVerdict: Verdict, rules: readonly AccessRuleConfig[]) {
     this.defaultVerdict = defaultVerdict;
-    this.rules = rules.map((r) => ({ action: r.action, list: listOf(r.from) }));
+    this.rules = rules.map((r) => ({ action: r.action, list: blockListOf(r.from) }));
   }
 
   decide(ip: string): AccessDecision {
@@ -87,7 +77,7 @@ export class UserRules {
   constructor(rules: readonly UserRuleConfig[]) {
     this.rules = rules.map((r) => ({
       match: likePattern(r.user),
-      from: r.from === undefined ? null : listOf(r.from),
+      from: r.from === undefined ? null : blockListOf(r.from),
       require: r.require ?? {},
     }));
   }
