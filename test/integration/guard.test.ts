@@ -300,3 +300,26 @@ async function firstPacketKeepOpen(moat: RunningMoat, from: string): Promise<Raw
   await c.readPacket(3000);
   return c;
 }
+
+describe('status counters', () => {
+  test('Threads_connected, Max_used_connections and Aborted_clients (no COM_QUIT)', async () => {
+    const moat = await startMoat(backend);
+    try {
+      const a = await login(moat, '127.0.0.90');
+      const b = await login(moat, '127.0.0.91');
+      assert.equal(moat.gateway.guard.status.Threads_connected, 2);
+      await a.end();
+      b.destroy(); // gone without COM_QUIT
+      for (let i = 0; i < 50 && moat.gateway.guard.status.Threads_connected > 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const s = moat.gateway.guard.status;
+      assert.equal(s.Threads_connected, 0);
+      assert.equal(s.Max_used_connections, 2);
+      assert.equal(s.Aborted_clients, 1);
+      assert.equal(moat.gateway.guard.ledger.get('127.0.0.90')?.currentConnections, 0);
+    } finally {
+      await moat.stop();
+    }
+  });
+});
