@@ -1,11 +1,13 @@
 // moat's command line: dispatches to one module per command.
 import { ConfigError } from '../config/load.ts';
+import { hashPassword } from './hash-password.ts';
 import { START_HELP, start } from './start.ts';
 
 const HELP = `Usage: moat <command> [options]
 
 Commands:
-  start     run the gateway (moat start --help)
+  start           run the gateway (moat start --help)
+  hash-password   print the stored form of a password for admin.users (reads it from stdin)
 
 moat is a security gateway for MySQL and MariaDB. See README.md.
 `;
@@ -16,6 +18,8 @@ async function main(argv: string[]): Promise<number> {
     case 'start':
       await start(rest);
       return -1; // keeps running
+    case 'hash-password':
+      return hashPassword();
     case undefined:
     case '-h':
     case '--help':

@@ -210,6 +210,28 @@ export const configSchema = z.strictObject({
         'connection_control_min_connection_delay must not exceed connection_control_max_connection_delay',
     })
     .prefault({}),
+  /**
+   * The admin port: the MySQL protocol over moat's own state. Off until a user is configured
+   * (there is no default password); loopback only unless `listen` and `allowFrom` say otherwise.
+   */
+  admin: z
+    .strictObject({
+      listen: endpoint.default(parseEndpoint('127.0.0.1:6033')),
+      /** Source networks allowed to connect (others get ERROR 1130). */
+      allowFrom: z.array(network).default(['127.0.0.0/8', '::1']),
+      users: z
+        .array(
+          z.strictObject({
+            user: z.string().min(1),
+            /** mysql_native_password's stored form: '*' + hex SHA1(SHA1(password)); `moat hash-password` prints it. */
+            passwordHash: z
+              .string()
+              .regex(/^\*[0-9A-Fa-f]{40}$/, "expected '*' and 40 hex digits, as `moat hash-password` prints"),
+          }),
+        )
+        .default([]),
+    })
+    .prefault({}),
   /** LOAD DATA LOCAL INFILE lets a server read client files: refused unless allowed here. */
   localInfile: z.boolean().default(false),
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */

@@ -1,8 +1,10 @@
 // The gateway: listeners, the live sessions, and an orderly shutdown.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { AdminError, type AdminRuntime } from '../admin/engine.ts';
+import { AdminServer } from '../admin/server.ts';
 import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
@@ -10,6 +12,7 @@ import { Guard, type Refusal } from '../guard/guard.ts';
 import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
 import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
+import { formatServerError } from '../protocol/error-codes.ts';
 import { writeErr } from '../protocol/packets/result.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
@@ -58,6 +61,10 @@ export class Gateway {
   }
 
   private persistence: GuardPersistence | null = null;
+  private admin: AdminServer | null = null;
+  /** The admin port's bound address, when it is on. */
+  adminAddress: Endpoint | null = null;
+  private readonly startedAt = Date.now();
 
   async start(): Promise<void> {
     const c = this.config;
@@ -104,6 +111,7 @@ export class Gateway {
       new SqliteStore(join(c.stateDir, 'guard.sqlite')),
       log,
     );
+    this.loadVariables();
     const loaded = this.persistence.start(c.guard.persistIntervalMs);
     log.info(loaded, 'guard state loaded');
     try {
@@ -117,7 +125,103 @@ export class Gateway {
       this.listeners = [];
       throw e;
     }
+    if (c.admin.users.length > 0) {
+      this.admin = new AdminServer(c.admin, this.adminRuntime(), log, this.ctx.profile.current.serverVersion);
+      try {
+        this.adminAddress = await this.admin.listen();
+      } catch (e) {
+        await Promise.all(this.listeners.map((l) => l.close()));
+        this.persistence?.stop();
+        throw e;
+      }
+    } else log.info('admin port off: no admin.users configured');
     this.startHealthChecks();
+  }
+
+  /** SET GLOBAL values survive restarts: stateDir/variables.json, applied at start. */
+  private variablesPath(): string {
+    return join(this.config.stateDir, 'variables.json');
+  }
+
+  private loadVariables(): void {
+    const path = this.variablesPath();
+    if (!existsSync(path)) return;
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
+    for (const [name, value] of Object.entries(saved)) {
+      try {
+        this.guard.setVariable(name, value);
+      } catch (e) {
+        this.log.warn({ name, value, err: (e as Error).message }, 'ignoring a saved variable');
+      }
+    }
+    this.log.info({ variables: saved }, 'SET GLOBAL values restored');
+  }
+
+  private adminRuntime(): AdminRuntime {
+    const c = this.config;
+    const guard = this.guard;
+    const variables = (): Array<[string, string | number]> => {
+      const g = guard.settings;
+      const first = this.listeners[0]?.address();
+      return [
+        ['connect_timeout', Math.ceil(c.limits.handshakeTimeoutMs / 1000)],
+        [
+          'connection_control_failed_connections_threshold',
+          g.connection_control_failed_connections_threshold,
+        ],
+        ['connection_control_max_connection_delay', g.connection_control_max_connection_delay],
+        ['connection_control_min_connection_delay', g.connection_control_min_connection_delay],
+        ['have_ssl', c.tls.enabled ? 'YES' : 'DISABLED'],
+        ['host_cache_size', g.host_cache_size],
+        ['local_infile', c.localInfile ? 'ON' : 'OFF'],
+        ['max_allowed_packet', c.limits.maxPacketSize],
+        ['max_connect_errors', g.max_connect_errors],
+        ['max_connections', g.max_connections],
+        ['max_user_connections', g.max_user_connections],
+        ['port', first?.kind === 'tcp' ? first.port : 0],
+        ['require_secure_transport', c.tls.require ? 'ON' : 'OFF'],
+        ['skip_name_resolve', g.resolve.enabled ? 'OFF' : 'ON'],
+        ['tls_version', c.tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2,TLSv1.3'],
+        ['version', this.ctx?.profile.current.serverVersion ?? c.greeting.serverVersion],
+        ['version_comment', 'moat security gateway'],
+      ];
+    };
+    return {
+      guard,
+      sessions: () => [...this.sessions.values()].map((s) => s.describe()),
+      kill: (id) => {
+        const s = this.sessions.get(id);
+        if (s === undefined) return false;
+        s.close('killed from the admin port');
+        return true;
+      },
+      variables,
+      status: () => [
+        ...Object.entries(guard.status),
+        ['Uptime', Math.floor((Date.now() - this.startedAt) / 1000)],
+      ],
+      setVariable: (name, value) => {
+        let known: boolean;
+        try {
+          known = guard.setVariable(name, value);
+        } catch (e) {
+          throw new AdminError(formatServerError('ER_WRONG_VALUE_FOR_VAR', (e as Error).message));
+        }
+        if (!known) {
+          if (variables().some(([n]) => n === name)) {
+            throw new AdminError(formatServerError('ER_INCORRECT_GLOBAL_LOCAL_VAR', name));
+          }
+          throw new AdminError(formatServerError('ER_UNKNOWN_SYSTEM_VARIABLE', name));
+        }
+        const path = this.variablesPath();
+        const saved = existsSync(path)
+          ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>)
+          : {};
+        saved[name] = value;
+        writeFileSync(path, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+        this.log.warn({ name, value }, 'SET GLOBAL');
+      },
+    };
   }
 
   /** Throws TcpWrappersSyntaxError (file:line in its message) for a rule moat cannot read. */
@@ -276,6 +380,8 @@ export class Gateway {
       });
     }
     for (const s of [...this.sessions.values()]) s.close('moat shutting down');
+    await this.admin?.close();
+    this.admin = null;
     this.persistence?.stop();
     this.persistence = null;
   }

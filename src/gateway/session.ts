@@ -73,6 +73,17 @@ export interface SessionOrigin {
   listener: string;
 }
 
+export interface SessionInfo {
+  id: number;
+  user: string | null;
+  host: string;
+  db: string | null;
+  command: string;
+  timeSeconds: number;
+  state: SessionState;
+  tls: string | null;
+}
+
 export class Session {
   readonly id: number;
   readonly ctx: GatewayContext;
@@ -99,6 +110,9 @@ export class Session {
   private guardDone = false;
   /** The session ended with COM_QUIT (not counted in Aborted_clients). */
   private quit = false;
+  readonly startedAt = Date.now();
+  /** When the last command ended (or the login, before any): PROCESSLIST's TIME counts from it. */
+  private lastActivity = Date.now();
   identity: SessionIdentity;
   attributes: Array<[string, string]> = [];
   private backendLink: BackendLink | null = null;
@@ -300,6 +314,29 @@ export class Session {
     this.enterCommandPhase();
   }
 
+  /** One PROCESSLIST row: what the session is doing, as MySQL's SHOW PROCESSLIST shows it. */
+  describe(now = Date.now()): SessionInfo {
+    const busy = this.state === 'command' && this.follower !== null && this.follower.queue.length > 0;
+    const command =
+      this.state === 'command'
+        ? busy
+          ? 'Query'
+          : 'Sleep'
+        : this.state === 'change-user'
+          ? 'Change user'
+          : 'Connect';
+    return {
+      id: this.id,
+      user: this.user,
+      host: this.origin.local ? 'localhost' : `${this.origin.address}:${this.origin.port}`,
+      db: this.identity.database,
+      command,
+      timeSeconds: Math.floor((now - this.lastActivity) / 1000),
+      state: this.state,
+      tls: this.tls === null ? null : `${this.tls.version} ${this.tls.cipher}`,
+    };
+  }
+
   private clientTls(): ClientTls {
     return {
       secure: this.tls !== null,
@@ -397,6 +434,7 @@ export class Session {
     const follower = new Follower(this.identity, this.capabilities, {
       maxStatementLength: this.ctx.config.limits.maxStatementLength,
       onEvent: (e) => {
+        this.lastActivity = Date.now();
         if (e.command === 'Quit') this.quit = true;
         this.ctx.onCommand(e);
       },

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { blockListOf, type GuardConfig } from '../config/schema.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Block, Blocker } from './blocker.ts';
-import { ConnectionControl } from './connection-control.ts';
+import { ConnectionControl, INT_MAX } from './connection-control.ts';
 import { classify, type FailureClass, type LoginOutcome } from './failure.ts';
 import { HostLedger } from './ledger.ts';
 import { type HostResolution, HostResolver } from './resolver.ts';
@@ -73,7 +73,7 @@ export class Guard {
   private readonly sessionsByUser = new Map<string, number>();
 
   constructor(config: GuardConfig, log: Logger, now: () => number = Date.now) {
-    this.config = config;
+    this.config = { ...config };
     this.now = now;
     this.ledger = new HostLedger(config.host_cache_size);
     this.blocker = new Blocker(blockListOf(config.blocking.exempt));
@@ -352,6 +352,43 @@ export class Guard {
       !this.blocker.isExempt(ip)
     ) {
       this.blocker.block(ip, 'max_connect_errors', 'moat', this.config.blocking.autoBlockDurationMs, now);
+    }
+  }
+
+  /**
+   * SET GLOBAL for the guard's MySQL-named settings. Returns false for a name the guard does not
+   * own; throws RangeError for a value outside MySQL's range.
+   */
+  setVariable(name: string, value: number): boolean {
+    const range = (min: number, max: number) => {
+      if (!Number.isInteger(value) || value < min || value > max) {
+        throw new RangeError(`Variable '${name}' can't be set to the value of '${value}'`);
+      }
+    };
+    switch (name) {
+      case 'max_connect_errors':
+      case 'max_connections':
+      case 'max_user_connections':
+        range(0, INT_MAX);
+        this.config[name] = value;
+        return true;
+      case 'connection_control_failed_connections_threshold':
+        range(0, INT_MAX);
+        this.config[name] = value;
+        this.connectionControl.update({ threshold: value });
+        return true;
+      case 'connection_control_min_connection_delay':
+        range(1000, this.config.connection_control_max_connection_delay);
+        this.config[name] = value;
+        this.connectionControl.update({ minDelayMs: value });
+        return true;
+      case 'connection_control_max_connection_delay':
+        range(this.config.connection_control_min_connection_delay, INT_MAX);
+        this.config[name] = value;
+        this.connectionControl.update({ maxDelayMs: value });
+        return true;
+      default:
+        return false;
     }
   }
 

@@ -54,6 +54,24 @@ export const SERVER_ERRORS = {
     message:
       'Client does not support authentication protocol requested by server; consider upgrading MySQL client',
   },
+  ER_BAD_DB_ERROR: { code: 1049, state: '42000', message: "Unknown database '%s'" },
+  ER_BAD_FIELD_ERROR: { code: 1054, state: '42S22', message: "Unknown column '%s' in '%s'" },
+  ER_PARSE_ERROR: { code: 1064, state: '42000', message: '%s' },
+  ER_NO_SUCH_THREAD: { code: 1094, state: 'HY000', message: 'Unknown thread id: %s' },
+  ER_TABLEACCESS_DENIED_ERROR: {
+    code: 1142,
+    state: '42000',
+    message: "%s command denied to user '%s'@'%s' for table '%s'",
+  },
+  ER_NO_SUCH_TABLE: { code: 1146, state: '42S02', message: "Table '%s' doesn't exist" },
+  ER_UNKNOWN_SYSTEM_VARIABLE: { code: 1193, state: 'HY000', message: "Unknown system variable '%s'" },
+  ER_WRONG_VALUE_FOR_VAR: { code: 1231, state: '42000', message: '%s' },
+  ER_INCORRECT_GLOBAL_LOCAL_VAR: {
+    code: 1238,
+    state: 'HY000',
+    message: "Variable '%s' is a read only variable",
+  },
+  ER_SP_DOES_NOT_EXIST: { code: 1305, state: '42000', message: 'FUNCTION %s does not exist' },
   ER_CONNECTION_KILLED: { code: 1927, state: '70100', message: 'Connection was killed' },
   ER_SECURE_TRANSPORT_REQUIRED: {
     code: 3159,

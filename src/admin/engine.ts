@@ -1,0 +1,395 @@
+// The admin port's SQL: full SELECTs (joins, WHERE, GROUP BY, ORDER BY, LIMIT, functions) run in
+// an embedded SQLite database (node:sqlite) holding moat's runtime state as tables named and
+// shaped as MySQL's, so queries written for a MySQL server run unchanged; the statements a DBA
+// expects (FLUSH HOSTS, SHOW STATUS / VARIABLES / PROCESSLIST, SET GLOBAL, KILL) and moat's own
+// (BLOCK HOST / UNBLOCK HOST) are recognised before SQL is.
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { SessionInfo } from '../gateway/session.ts';
+import type { Guard } from '../guard/guard.ts';
+import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
+import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
+import { TABLES, type TableDef } from './tables.ts';
+
+export interface AdminRuntime {
+  guard: Guard;
+  sessions(): SessionInfo[];
+  /** Ends a session of the gateway; false when there is none with that id. */
+  kill(id: number): boolean;
+  /** SHOW VARIABLES, all of them. */
+  variables(): Array<[string, string | number]>;
+  /** SHOW STATUS, all of them. */
+  status(): Array<[string, number]>;
+  /** SET GLOBAL; persisted by the runtime. Throws AdminError. */
+  setVariable(name: string, value: number): void;
+}
+
+/** Who runs a statement (for KILL / BLOCK attribution, errors and the statement log). */
+export interface AdminCaller {
+  user: string;
+  host: string;
+  db: string | null;
+  connectionId: number;
+}
+
+export type AdminResult =
+  | { kind: 'rows'; columns: Column[]; rows: Cell[][] }
+  | { kind: 'ok'; affectedRows: number; info?: string; db?: string | null };
+
+export class AdminError extends Error {
+  readonly error: ServerError;
+  constructor(error: ServerError) {
+    super(error.message);
+    this.error = error;
+    this.name = 'AdminError';
+  }
+}
+
+export const SCHEMAS = ['information_schema', 'moat', 'performance_schema'] as const;
+
+const UNIT_MS: Record<string, number> = { SECOND: 1000, MINUTE: 60_000, HOUR: 3_600_000, DAY: 86_400_000 };
+const WRITE = /^\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|TRUNCATE|RENAME|GRANT|REVOKE|LOAD)\b/i;
+
+export class AdminEngine {
+  private readonly rt: AdminRuntime;
+  private readonly db: DatabaseSync;
+  private readonly fill = new Map<TableDef, { clear: StatementSync; insert: StatementSync }>();
+  private caller: AdminCaller | null = null;
+
+  constructor(runtime: AdminRuntime) {
+    this.rt = runtime;
+    this.db = new DatabaseSync(':memory:');
+    for (const s of SCHEMAS) this.db.exec(`ATTACH DATABASE ':memory:' AS ${s}`);
+    for (const t of TABLES) {
+      const cols = t.columns.map(([n, type]) => `"${n}" ${type}`).join(', ');
+      this.db.exec(`CREATE TABLE ${t.schema}."${t.name}" (${cols})`);
+      this.fill.set(t, {
+        clear: this.db.prepare(`DELETE FROM ${t.schema}."${t.name}"`),
+        insert: this.db.prepare(
+          `INSERT INTO ${t.schema}."${t.name}" VALUES (${t.columns.map(() => '?').join(', ')})`,
+        ),
+      });
+    }
+    this.registerFunctions();
+  }
+
+  /** Runs one statement. Throws AdminError with the MySQL error a client should see. */
+  execute(statement: string, caller: AdminCaller): AdminResult {
+    this.caller = caller;
+    const sql = statement
+      .replace(/^\s*(\/\*[\s\S]*?\*\/\s*)*/, '')
+      .replace(/[;\s]+$/, '')
+      .trim();
+    if (sql === '') throw new AdminError(formatServerError('ER_PARSE_ERROR', 'Query was empty'));
+    return this.command(sql, caller) ?? this.select(sql, caller);
+  }
+
+  /** The statements that are not SQL over tables; undefined for "run it as a query". */
+  private command(sql: string, caller: AdminCaller): AdminResult | undefined {
+    for (const [pattern, handle] of this.routes) {
+      const m = pattern.exec(sql);
+      if (m !== null) return handle(m, caller);
+    }
+    return undefined;
+  }
+
+  /** Statement patterns, tried in order, and what each does. */
+  private readonly routes: ReadonlyArray<
+    readonly [RegExp, (m: RegExpExecArray, caller: AdminCaller) => AdminResult]
+  > = [
+    [
+      /^(?:FLUSH\s+HOSTS|TRUNCATE\s+(?:TABLE\s+)?(?:`?performance_schema`?\.)?`?host_cache`?)$/i,
+      () => {
+        this.rt.guard.flushHosts();
+        return { kind: 'ok', affectedRows: 0 };
+      },
+    ],
+    [
+      /^SHOW\s+(?:GLOBAL\s+|SESSION\s+)?(STATUS|VARIABLES)(?:\s+LIKE\s+'((?:[^'\\]|\\.|'')*)')?$/i,
+      (m) => {
+        const all = m[1]!.toUpperCase() === 'STATUS' ? this.rt.status() : this.rt.variables();
+        const like = m[2] === undefined ? null : likeRegExp(m[2]);
+        return {
+          kind: 'rows',
+          columns: [
+            { name: 'Variable_name', type: FieldType.VAR_STRING },
+            { name: 'Value', type: FieldType.VAR_STRING },
+          ],
+          rows: all.filter(([n]) => like === null || like.test(n)).map(([n, v]) => [n, String(v)]),
+        };
+      },
+    ],
+    [
+      /^SET\s+(?:GLOBAL\s+|@@GLOBAL\.|PERSIST\s+|@@PERSIST\.)(\w+)\s*=\s*(\S+)$/i,
+      (m) => {
+        this.rt.setVariable(m[1]!.toLowerCase(), Number(m[2]!.replace(/^'(.*)'$/, '$1')));
+        return { kind: 'ok', affectedRows: 0 };
+      },
+    ],
+    // Session settings clients send on connect (SET NAMES, autocommit, sql_mode …): accepted.
+    [/^SET\s/i, () => ({ kind: 'ok', affectedRows: 0 })],
+    [
+      /^SHOW\s+(?:FULL\s+)?PROCESSLIST$/i,
+      () => ({
+        kind: 'rows',
+        columns: ['Id', 'User', 'Host', 'db', 'Command', 'Time', 'State', 'Info'].map((name) => ({
+          name,
+          type: name === 'Id' || name === 'Time' ? FieldType.LONGLONG : FieldType.VAR_STRING,
+        })),
+        rows: this.rt
+          .sessions()
+          .map((s) => [s.id, s.user, s.host, s.db, s.command, s.timeSeconds, s.state, null]),
+      }),
+    ],
+    [
+      /^KILL\s+(?:CONNECTION\s+|QUERY\s+)?(\d+)$/i,
+      (m) => {
+        if (!this.rt.kill(Number(m[1]))) throw new AdminError(formatServerError('ER_NO_SUCH_THREAD', m[1]!));
+        return { kind: 'ok', affectedRows: 0 };
+      },
+    ],
+    [
+      /^BLOCK\s+HOST\s+'([^']+)'(?:\s+FOR\s+(\d+)\s*(SECOND|MINUTE|HOUR|DAY)S?)?$/i,
+      (m, caller) => {
+        const ms = m[2] === undefined ? null : Number(m[2]) * UNIT_MS[m[3]!.toUpperCase()]!;
+        try {
+          this.rt.guard.block(m[1]!, `${caller.user}@${caller.host}`, ms);
+        } catch (e) {
+          throw new AdminError(formatServerError('ER_WRONG_VALUE_FOR_VAR', (e as Error).message));
+        }
+        return { kind: 'ok', affectedRows: 1 };
+      },
+    ],
+    [
+      /^UNBLOCK\s+HOST\s+'([^']+)'$/i,
+      (m) => ({ kind: 'ok', affectedRows: this.rt.guard.unblock(m[1]!) === null ? 0 : 1 }),
+    ],
+    [
+      /^USE\s+`?(\w+)`?$/i,
+      (m) => {
+        const db = m[1]!.toLowerCase();
+        if (!(SCHEMAS as readonly string[]).includes(db)) {
+          throw new AdminError(formatServerError('ER_BAD_DB_ERROR', m[1]!));
+        }
+        return { kind: 'ok', affectedRows: 0, db };
+      },
+    ],
+    [
+      /^SHOW\s+DATABASES$/i,
+      () => ({
+        kind: 'rows',
+        columns: [{ name: 'Database', type: FieldType.VAR_STRING }],
+        rows: SCHEMAS.map((s) => [s]),
+      }),
+    ],
+    [
+      /^SHOW\s+(?:FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+`?(\w+)`?)?$/i,
+      (m, caller) => {
+        const db = (m[1] ?? caller.db ?? '').toLowerCase();
+        if (!(SCHEMAS as readonly string[]).includes(db))
+          throw new AdminError(formatServerError('ER_BAD_DB_ERROR', db));
+        return {
+          kind: 'rows',
+          columns: [{ name: `Tables_in_${db}`, type: FieldType.VAR_STRING }],
+          rows: TABLES.filter((t) => t.schema === db).map((t) => [t.name]),
+        };
+      },
+    ],
+    [
+      WRITE,
+      (m, caller) => {
+        const table =
+          /\b(?:INTO|UPDATE|FROM|TABLE)\s+`?(?:\w+`?\.`?)?(\w+)/i.exec(m.input)?.[1] ?? 'host_cache';
+        throw new AdminError(
+          formatServerError(
+            'ER_TABLEACCESS_DENIED_ERROR',
+            m[1]!.toUpperCase(),
+            caller.user,
+            caller.host,
+            table,
+          ),
+        );
+      },
+    ],
+  ];
+
+  private select(sql: string, caller: AdminCaller): AdminResult {
+    const text = this.substituteVariables(sql);
+    this.refresh(text);
+    let stmt: StatementSync;
+    try {
+      stmt = this.db.prepare(text);
+    } catch (e) {
+      throw new AdminError(sqliteError(e as Error, sql));
+    }
+    stmt.setReturnArrays(true);
+    this.db.exec('PRAGMA query_only = ON');
+    let rows: unknown[][];
+    try {
+      rows = stmt.all() as unknown as unknown[][];
+    } catch (e) {
+      throw new AdminError(sqliteError(e as Error, sql));
+    } finally {
+      this.db.exec('PRAGMA query_only = OFF');
+    }
+    const meta = stmt.columns();
+    const written = selectListNames(text, meta.length);
+    const columns: Column[] = meta.map((c, i) => ({
+      name: written?.[i]?.toLowerCase() === c.name.toLowerCase() ? written[i]! : c.name,
+      type: fieldType(c.type, rows[0]?.[i]),
+      schema: c.database === 'main' ? (caller.db ?? '') : (c.database ?? ''),
+      table: c.table ?? '',
+    }));
+    const out: Cell[][] = rows.map((r) => r.map(toCell));
+    return { kind: 'rows', columns, rows: out };
+  }
+
+  /** Loads the tables a statement names (all of them when it names none it could). */
+  private refresh(sql: string): void {
+    const lower = sql.toLowerCase();
+    const src = { guard: this.rt.guard, sessions: [] as SessionInfo[], now: Date.now() };
+    let sessionsLoaded = false;
+    for (const t of TABLES) {
+      if (!lower.includes(t.name.toLowerCase())) continue;
+      if (t.name === 'sessions' && !sessionsLoaded) {
+        src.sessions = this.rt.sessions();
+        sessionsLoaded = true;
+      }
+      const f = this.fill.get(t)!;
+      this.db.exec('BEGIN');
+      f.clear.run();
+      for (const row of t.rows(src)) f.insert.run(...(row as Array<string | number | null>));
+      this.db.exec('COMMIT');
+    }
+  }
+
+  /**
+   * `@@name` / `@@global.name` / `@@session.name` become literals (SQLite has no variables); in a
+   * select list they keep MySQL's column name (`@@version_comment`) through an alias.
+   */
+  private substituteVariables(sql: string): string {
+    if (!sql.includes('@@')) return sql;
+    const vars = new Map(this.rt.variables().map(([n, v]) => [n.toLowerCase(), v]));
+    // The select list ends at the first FROM / WHERE / LIMIT (good enough for the statements
+    // clients send; a variable elsewhere is a plain literal).
+    const listEnd = /\s(FROM|WHERE|LIMIT|ORDER|GROUP)\s/i.exec(sql)?.index ?? sql.length;
+    return sql.replace(/@@(?:global\.|session\.|local\.)?(\w+)/gi, (whole, name: string, at: number) => {
+      const v = vars.get(name.toLowerCase());
+      if (v === undefined) throw new AdminError(formatServerError('ER_UNKNOWN_SYSTEM_VARIABLE', name));
+      const literal = typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`;
+      const rest = sql.slice(at + whole.length, listEnd);
+      const bare = at < listEnd && /^\s*(,|$)/.test(rest);
+      return bare ? `${literal} AS "${whole}"` : literal;
+    });
+  }
+
+  /** MySQL functions DBAs use that SQLite lacks or names differently. */
+  private registerFunctions(): void {
+    const db = this.db;
+    const fn = (name: string, f: (...args: never[]) => unknown) =>
+      db.function(name, { varargs: true, deterministic: false }, f as (...args: unknown[]) => null);
+    fn('NOW', () => new Date().toISOString().slice(0, 19).replace('T', ' '));
+    fn('CURRENT_TIMESTAMP', () => new Date().toISOString().slice(0, 19).replace('T', ' '));
+    fn('UNIX_TIMESTAMP', (t?: string) =>
+      Math.floor((t === undefined ? Date.now() : Date.parse(`${String(t).replace(' ', 'T')}Z`)) / 1000),
+    );
+    fn('CONCAT', (...a: unknown[]) => (a.some((x) => x === null) ? null : a.map(String).join('')));
+    fn('CONCAT_WS', (sep: unknown, ...a: unknown[]) =>
+      a
+        .filter((x) => x !== null)
+        .map(String)
+        .join(String(sep)),
+    );
+    fn('IF', (c: unknown, a: unknown, b: unknown) =>
+      c !== null && c !== 0 && c !== '0' && c !== '' ? a : b,
+    );
+    fn('GREATEST', (...a: number[]) => (a.some((x) => x === null) ? null : Math.max(...a)));
+    fn('LEAST', (...a: number[]) => (a.some((x) => x === null) ? null : Math.min(...a)));
+    fn('VERSION', () => String(this.rt.variables().find(([n]) => n === 'version')?.[1] ?? ''));
+    fn('DATABASE', () => this.caller?.db ?? null);
+    fn('SCHEMA', () => this.caller?.db ?? null);
+    fn('USER', () => (this.caller === null ? null : `${this.caller.user}@${this.caller.host}`));
+    fn('CURRENT_USER', () => (this.caller === null ? null : `${this.caller.user}@%`));
+    fn('CONNECTION_ID', () => this.caller?.connectionId ?? 0);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function fieldType(declared: string | null, sample: unknown): Column['type'] {
+  const d = declared?.toUpperCase() ?? '';
+  if (d === 'INTEGER') return FieldType.LONGLONG;
+  if (d === 'TEXT') return FieldType.VAR_STRING;
+  if (typeof sample === 'bigint' || (typeof sample === 'number' && Number.isInteger(sample)))
+    return FieldType.LONGLONG;
+  if (typeof sample === 'number') return FieldType.DOUBLE;
+  return FieldType.VAR_STRING;
+}
+
+function toCell(v: unknown): Cell {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+  return String(v);
+}
+
+/**
+ * The select list's bare column references as written (`ip` for a column declared `IP`): MySQL
+ * names a result column after the query's text, SQLite after the declaration, and applications
+ * read rows by those names. Null when the list cannot be matched item by item (a `*`, say).
+ */
+function selectListNames(sql: string, count: number): Array<string | null> | null {
+  const m = /^\s*SELECT\s+(?:DISTINCT\s+)?([\s\S]*?)\s+FROM\s/i.exec(sql);
+  if (m === null) return null;
+  const items: string[] = [];
+  let depth = 0;
+  let start = 0;
+  const list = m[1]!;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === ',' && depth === 0) {
+      items.push(list.slice(start, i));
+      start = i + 1;
+    }
+  }
+  items.push(list.slice(start));
+  if (items.length !== count || items.some((x) => x.includes('*'))) return null;
+  return items.map((x) => /^\s*(?:`?\w+`?\.)*`?(\w+)`?\s*$/.exec(x)?.[1] ?? null);
+}
+
+/** SQLite's complaint as the MySQL error a client expects. */
+function sqliteError(e: Error, sql: string): ServerError {
+  const msg = e.message;
+  const table = /no such table: (?:\w+\.)?(\S+)/.exec(msg);
+  if (table !== null) return formatServerError('ER_NO_SUCH_TABLE', table[1]!);
+  const column = /no such column: (\S+)/.exec(msg);
+  if (column !== null) return formatServerError('ER_BAD_FIELD_ERROR', column[1]!, 'field list');
+  const fn = /no such function: (\S+)/.exec(msg);
+  if (fn !== null) return formatServerError('ER_SP_DOES_NOT_EXIST', fn[1]!);
+  if (/readonly|read-only|query_only/i.test(msg)) {
+    return formatServerError('ER_TABLEACCESS_DENIED_ERROR', 'WRITE', '', '', '');
+  }
+  const near = /near "([^"]*)"/.exec(msg)?.[1];
+  const at = near === undefined ? sql.slice(0, 80) : sql.slice(Math.max(0, sql.indexOf(near))).slice(0, 80);
+  return formatServerError(
+    'ER_PARSE_ERROR',
+    `You have an error in your SQL syntax; check the manual that corresponds to your moat admin port (SQLite) for the right syntax to use near '${at}' at line 1 (${msg})`,
+  );
+}
+
+/** MySQL LIKE (% and _, case-insensitive, backslash escapes) as a RegExp. */
+export function likeRegExp(pattern: string): RegExp {
+  let re = '';
+  const p = pattern.replace(/''/g, "'");
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\' && i + 1 < p.length) re += p[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    else if (c === '%') re += '.*';
+    else if (c === '_') re += '.';
+    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'is');
+}

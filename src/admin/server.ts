@@ -1,0 +1,221 @@
+// The admin port: a MySQL-protocol server for moat's operators. Any MySQL client connects
+// (`mariadb -h127.0.0.1 -P6033 -udba -p`), logs in with mysql_native_password against a stored
+// hash, and runs SQL over moat's runtime state (engine.ts). Loopback and configured networks
+// only; no user, no port. Every statement is logged with who ran it and from where.
+import { randomBytes } from 'node:crypto';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { redactStatement } from '../audit/redact.ts';
+import type { Endpoint } from '../config/address.ts';
+import { blockListOf, type Config } from '../config/schema.ts';
+import { normalizeAddress } from '../gateway/address.ts';
+import { PacketChannel } from '../gateway/channel.ts';
+import { Cap, Com, Status } from '../protocol/constants.ts';
+import { formatServerError } from '../protocol/error-codes.ts';
+import { writeAuthSwitchRequest } from '../protocol/packets/auth.ts';
+import { writeHandshake } from '../protocol/packets/handshake.ts';
+import { readHandshakeResponse } from '../protocol/packets/handshake-response.ts';
+import { writeErr, writeOk } from '../protocol/packets/result.ts';
+import { eof, writeResultSet } from '../protocol/packets/resultset.ts';
+import { AdminEngine, AdminError, type AdminRuntime, SCHEMAS } from './engine.ts';
+import { verifyNativeScramble } from './password.ts';
+
+const CAPS =
+  (Cap.LONG_PASSWORD |
+    Cap.LONG_FLAG |
+    Cap.CONNECT_WITH_DB |
+    Cap.PROTOCOL_41 |
+    Cap.TRANSACTIONS |
+    Cap.SECURE_CONNECTION |
+    Cap.MULTI_RESULTS |
+    Cap.PLUGIN_AUTH |
+    Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+    Cap.CONNECT_ATTRS |
+    Cap.DEPRECATE_EOF) >>>
+  0;
+const NATIVE = 'mysql_native_password';
+const MAX_ADMIN_PACKET = 1 << 20;
+
+export class AdminServer {
+  private readonly config: Config['admin'];
+  private readonly log: Logger;
+  private readonly engine: AdminEngine;
+  private readonly allow;
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private nextId = 1;
+  readonly serverVersion: string;
+
+  constructor(config: Config['admin'], runtime: AdminRuntime, log: Logger, serverVersion: string) {
+    this.config = config;
+    this.log = log;
+    this.engine = new AdminEngine(runtime);
+    this.allow = blockListOf(config.allowFrom);
+    this.serverVersion = serverVersion;
+  }
+
+  async listen(): Promise<Endpoint> {
+    const server = createServer({ noDelay: true }, (s) => void this.serve(s));
+    this.server = server;
+    const ep = this.config.listen;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (ep.kind === 'unix') server.listen(ep.path, resolve);
+      else server.listen(ep.port, ep.host, resolve);
+    });
+    const a = server.address();
+    const bound: Endpoint =
+      typeof a === 'string' || a === null
+        ? ep
+        : { kind: 'tcp', host: ep.kind === 'tcp' ? ep.host : a.address, port: a.port };
+    this.log.info(
+      { admin: bound.kind === 'tcp' ? `${bound.host}:${bound.port}` : bound.path },
+      'admin port listening',
+    );
+    return bound;
+  }
+
+  async close(): Promise<void> {
+    this.server?.close();
+    for (const s of this.sockets) s.destroy();
+    this.engine.close();
+  }
+
+  private async serve(socket: Socket): Promise<void> {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => {});
+    const ip = socket.remoteAddress === undefined ? 'localhost' : normalizeAddress(socket.remoteAddress);
+    const id = this.nextId++;
+    if (isIP(ip) !== 0 && !this.allow.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4')) {
+      this.log.warn({ ip }, 'admin connection from a network not in admin.allowFrom');
+      socket.end(writeErr(formatServerError('ER_HOST_NOT_PRIVILEGED', ip), 0));
+      return;
+    }
+    const channel = new PacketChannel(socket, MAX_ADMIN_PACKET);
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    try {
+      const login = await this.login(socket, channel, id, ip);
+      clearTimeout(timer);
+      if (login === null) return;
+      await this.commands(socket, channel, { ...login, host: ip, connectionId: id });
+    } catch {
+      socket.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async login(
+    socket: Socket,
+    channel: PacketChannel,
+    id: number,
+    ip: string,
+  ): Promise<{ user: string; db: string | null; caps: number } | null> {
+    const nonce = printable(randomBytes(20));
+    socket.write(
+      writeHandshake({
+        protocolVersion: 10,
+        serverVersion: this.serverVersion,
+        connectionId: id,
+        nonce,
+        capabilities: CAPS,
+        mariadbCapabilities: 0,
+        charset: 45,
+        status: Status.AUTOCOMMIT,
+        authPlugin: NATIVE,
+      }),
+    );
+    const first = await channel.read();
+    const hr = readHandshakeResponse(first.payload);
+    let seq = first.seq;
+    let scramble = hr.authResponse;
+    if (hr.authPlugin !== null && hr.authPlugin !== NATIVE) {
+      // A MySQL 8 client starts with caching_sha2_password: ask for the native scramble.
+      socket.write(
+        writeAuthSwitchRequest({ plugin: NATIVE, data: Buffer.concat([nonce, Buffer.alloc(1)]) }, seq + 1),
+      );
+      const again = await channel.read();
+      seq = again.seq;
+      scramble = again.payload;
+    }
+    const account = this.config.users.find((u) => u.user === hr.user);
+    const ok = account !== undefined && verifyNativeScramble(account.passwordHash, nonce, scramble);
+    if (!ok) {
+      this.log.warn({ user: hr.user, ip }, 'admin login failed');
+      socket.end(
+        writeErr(
+          formatServerError('ER_ACCESS_DENIED_ERROR', hr.user, ip, scramble.length > 0 ? 'YES' : 'NO'),
+          seq + 1,
+        ),
+      );
+      return null;
+    }
+    const db = hr.database !== null && hr.database !== '' ? hr.database.toLowerCase() : null;
+    if (db !== null && !(SCHEMAS as readonly string[]).includes(db)) {
+      socket.end(writeErr(formatServerError('ER_BAD_DB_ERROR', hr.database ?? ''), seq + 1));
+      return null;
+    }
+    socket.write(writeOk({ status: Status.AUTOCOMMIT }, seq + 1));
+    this.log.info({ user: hr.user, ip }, 'admin login');
+    return { user: hr.user, db, caps: hr.capabilities & CAPS };
+  }
+
+  private async commands(
+    socket: Socket,
+    channel: PacketChannel,
+    who: { user: string; db: string | null; caps: number; host: string; connectionId: number },
+  ): Promise<void> {
+    let db = who.db;
+    for (;;) {
+      const p = await channel.read();
+      const com = p.payload[0];
+      const reply = (b: Buffer) => socket.write(b);
+      if (com === Com.QUIT) {
+        socket.end();
+        return;
+      }
+      if (com === Com.PING) {
+        reply(writeOk({ status: Status.AUTOCOMMIT }, 1));
+        continue;
+      }
+      let sql: string;
+      if (com === Com.QUERY) sql = p.payload.toString('utf8', 1);
+      else if (com === Com.INIT_DB) sql = `USE \`${p.payload.toString('utf8', 1)}\``;
+      else if (com === Com.FIELD_LIST) {
+        // The mysql client's table-name completion: no columns, just the end of the list.
+        reply(eof(1, Status.AUTOCOMMIT));
+        continue;
+      } else {
+        reply(writeErr(formatServerError('ER_UNKNOWN_COM_ERROR'), 1));
+        continue;
+      }
+      // Every admin statement is recorded: who, from where, what (passwords redacted).
+      this.log.info({ admin: who.user, ip: who.host, statement: redactStatement(sql) }, 'admin statement');
+      try {
+        const r = this.engine.execute(sql, {
+          user: who.user,
+          host: who.host,
+          db,
+          connectionId: who.connectionId,
+        });
+        if (r.kind === 'ok') {
+          if (r.db !== undefined) db = r.db;
+          reply(writeOk({ affectedRows: r.affectedRows, status: Status.AUTOCOMMIT }, 1));
+        } else reply(writeResultSet(r.columns, r.rows, who.caps, 1, Status.AUTOCOMMIT));
+      } catch (e) {
+        if (e instanceof AdminError) reply(writeErr(e.error, 1));
+        else {
+          this.log.error({ err: e, statement: redactStatement(sql) }, 'admin statement failed');
+          reply(writeErr(formatServerError('ER_UNKNOWN_ERROR', `moat: ${(e as Error).message}`), 1));
+        }
+      }
+    }
+  }
+}
+
+/** A scramble of printable bytes (no NUL inside, as MySQL's). */
+function printable(b: Buffer): Buffer {
+  for (let i = 0; i < b.length; i++) b[i] = 0x21 + (b[i]! % 94);
+  return b;
+}

@@ -1,0 +1,17 @@
+// `moat hash-password`: the stored form of an admin password (MySQL's authentication_string for
+// mysql_native_password), so that moat's configuration never holds a password. Reads the first
+// line of standard input, so the password appears in no process list or shell history:
+//   printf '%s\n' 'secret' | moat hash-password      or      moat hash-password < file
+import { nativePasswordHash } from '../admin/password.ts';
+
+export async function hashPassword(): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  if (password === '') {
+    process.stderr.write('moat hash-password: empty password on stdin (an admin user needs one)\n');
+    return 2;
+  }
+  process.stdout.write(`${nativePasswordHash(password)}\n`);
+  return 0;
+}
