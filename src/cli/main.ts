@@ -1,13 +1,19 @@
 // moat's command line: dispatches to one module per command.
 import { ConfigError } from '../config/load.ts';
 import { hashPassword } from './hash-password.ts';
+import { OPS_COMMANDS, OPS_HELP, OpsError, ops } from './ops.ts';
 import { START_HELP, start } from './start.ts';
+import { hashToken, newToken } from './token.ts';
 
 const HELP = `Usage: moat <command> [options]
 
 Commands:
   start           run the gateway (moat start --help)
   hash-password   print the stored form of a password for admin.users (reads it from stdin)
+  new-token       make an API token and the hash for admin.http.tokenSha256
+  hash-token      print the SHA-256 of a token read from stdin
+
+${OPS_HELP}
 
 moat is a security gateway for MySQL and MariaDB. See README.md.
 `;
@@ -20,6 +26,10 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running
     case 'hash-password':
       return hashPassword();
+    case 'new-token':
+      return newToken();
+    case 'hash-token':
+      return hashToken();
     case undefined:
     case '-h':
     case '--help':
@@ -27,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(rest[0] === 'start' ? START_HELP : HELP);
       return 0;
     default:
+      if (OPS_COMMANDS.includes(command)) return ops(command, rest);
       process.stderr.write(`moat: unknown command '${command}'\n\n${HELP}`);
       return 2;
   }
@@ -37,6 +48,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
+    if (e instanceof OpsError) {
+      process.stderr.write(`moat: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
     if (
       e instanceof ConfigError ||
       (e instanceof Error && (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')

@@ -230,6 +230,22 @@ export const configSchema = z.strictObject({
           }),
         )
         .default([]),
+      /**
+       * The HTTP side: JSON API, Prometheus /metrics and the dashboard. Off until a token is set;
+       * only its SHA-256 is configured (`moat hash-token` prints it), clients send the token as
+       * `Authorization: Bearer <token>`.
+       */
+      http: z
+        .strictObject({
+          listen: endpoint.default(parseEndpoint('127.0.0.1:6034')),
+          tokenSha256: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/i, 'expected 64 hex digits (the SHA-256 of the token)')
+            .optional(),
+          /** Let /metrics be scraped without the token (it shows counts, never addresses). */
+          metricsWithoutToken: z.boolean().default(false),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** LOAD DATA LOCAL INFILE lets a server read client files: refused unless allowed here. */

@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminError, type AdminRuntime } from '../admin/engine.ts';
+import { AdminHttp } from '../admin/http.ts';
+import { GatewayMetrics } from '../admin/metrics.ts';
 import { AdminServer } from '../admin/server.ts';
 import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
@@ -62,6 +64,11 @@ export class Gateway {
 
   private persistence: GuardPersistence | null = null;
   private admin: AdminServer | null = null;
+  private http: AdminHttp | null = null;
+  /** The HTTP API's bound address, when it is on. */
+  httpAddress: Endpoint | null = null;
+  readonly metrics = new GatewayMetrics();
+  private runtime: AdminRuntime | null = null;
   /** The admin port's bound address, when it is on. */
   adminAddress: Endpoint | null = null;
   private readonly startedAt = Date.now();
@@ -85,6 +92,7 @@ export class Gateway {
     };
     const log = this.log;
     const debug = log.isLevelEnabled('debug');
+    const metrics = this.metrics;
     this.ctx = {
       config: c,
       log,
@@ -94,10 +102,12 @@ export class Gateway {
       backend,
       backendTlsFiles: backendTlsFiles(c.backend.tls),
       onCommand: (e) => {
+        metrics.command(e);
         if (debug) log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
         this.hooks.onCommand?.(e);
       },
       onLogin: (r) => {
+        metrics.login(r);
         if (r.outcome === 'ok') log.debug({ login: r }, 'login');
         else log.info({ login: r }, 'login failed');
         this.hooks.onLogin?.(r);
@@ -125,16 +135,32 @@ export class Gateway {
       this.listeners = [];
       throw e;
     }
-    if (c.admin.users.length > 0) {
-      this.admin = new AdminServer(c.admin, this.adminRuntime(), log, this.ctx.profile.current.serverVersion);
-      try {
-        this.adminAddress = await this.admin.listen();
-      } catch (e) {
-        await Promise.all(this.listeners.map((l) => l.close()));
-        this.persistence?.stop();
-        throw e;
+    this.runtime = this.adminRuntime();
+    this.metrics.attach(this.runtime);
+    this.metrics.liveBytes = () => {
+      const sum = { fromClient: 0, fromBackend: 0 };
+      for (const s of this.sessions.values()) {
+        const b = s.relayBytes();
+        sum.fromClient += b.fromClient;
+        sum.fromBackend += b.fromBackend;
       }
-    } else log.info('admin port off: no admin.users configured');
+      return sum;
+    };
+    try {
+      if (c.admin.users.length > 0) {
+        this.admin = new AdminServer(c.admin, this.runtime, log, this.ctx.profile.current.serverVersion);
+        this.adminAddress = await this.admin.listen();
+      } else log.info('admin port off: no admin.users configured');
+      if (c.admin.http.tokenSha256 !== undefined) {
+        this.http = new AdminHttp(c.admin.http, this.runtime, this.metrics, log);
+        this.httpAddress = await this.http.listen();
+      } else log.info('admin HTTP off: no admin.http.tokenSha256 configured');
+    } catch (e) {
+      await Promise.all(this.listeners.map((l) => l.close()));
+      await this.admin?.close();
+      this.persistence?.stop();
+      throw e;
+    }
     this.startHealthChecks();
   }
 
@@ -356,6 +382,9 @@ export class Gateway {
   private startSession(a: Accepted, id: number): void {
     if (this.ctx === null) return;
     const session = new Session(id, a.socket, a.origin, this.ctx, (s) => {
+      const b = s.relayBytes();
+      this.metrics.relayed.fromClient += b.fromClient;
+      this.metrics.relayed.fromBackend += b.fromBackend;
       this.sessions.delete(s.id);
       if (this.sessions.size === 0) this.drained?.();
     });
@@ -382,6 +411,8 @@ export class Gateway {
     for (const s of [...this.sessions.values()]) s.close('moat shutting down');
     await this.admin?.close();
     this.admin = null;
+    await this.http?.close();
+    this.http = null;
     this.persistence?.stop();
     this.persistence = null;
   }

@@ -314,6 +314,11 @@ export class Session {
     this.enterCommandPhase();
   }
 
+  /** Bytes relayed in the command phase so far, each way. */
+  relayBytes(): { fromClient: number; fromBackend: number } {
+    return { fromClient: this.relay?.bytesFromClient ?? 0, fromBackend: this.relay?.bytesFromBackend ?? 0 };
+  }
+
   /** One PROCESSLIST row: what the session is doing, as MySQL's SHOW PROCESSLIST shows it. */
   describe(now = Date.now()): SessionInfo {
     const busy = this.state === 'command' && this.follower !== null && this.follower.queue.length > 0;

@@ -45,7 +45,29 @@ export interface GuardStatus {
   Connection_control_delay_generated: number;
 }
 
+/** One minute of login outcomes, for the dashboard's chart. */
+export interface OutcomeMinute {
+  t: number;
+  ok: number;
+  failed: number;
+  refused: number;
+}
+
+/** Refused by moat's policy (as opposed to a failed attempt). */
+const REFUSALS: ReadonlySet<LoginOutcome> = new Set<LoginOutcome>([
+  'blocked',
+  'acl-denied',
+  'too-many-connections',
+  'user-acl-denied',
+  'user-tls-required',
+  'user-limit',
+  'tls-required',
+  'cleartext-refused',
+]);
+
 export class Guard {
+  /** The last 60 minutes of outcomes, oldest first. */
+  readonly outcomes: OutcomeMinute[] = [];
   readonly ledger: HostLedger;
   readonly blocker: Blocker;
   readonly connectionControl: ConnectionControl;
@@ -141,6 +163,7 @@ export class Guard {
     const refusal = this.refuseAtAccept(a, now);
     if (refusal !== null) {
       this.status.Aborted_connects++;
+      this.countOutcome(refusal.outcome, now);
       const c = classify(refusal.outcome, refusal.error.code);
       if (c !== null) this.ledger.failure(ip, c, now);
       this.ledger.disconnected(ip);
@@ -276,9 +299,24 @@ export class Guard {
     return { refusal: null, delayMs };
   }
 
+  private countOutcome(outcome: LoginOutcome, now: number): void {
+    if (outcome === 'shutdown') return;
+    const t = now - (now % 60_000);
+    let last = this.outcomes.at(-1);
+    if (last === undefined || last.t !== t) {
+      last = { t, ok: 0, failed: 0, refused: 0 };
+      this.outcomes.push(last);
+      if (this.outcomes.length > 60) this.outcomes.shift();
+    }
+    if (outcome === 'ok') last.ok++;
+    else if (REFUSALS.has(outcome)) last.refused++;
+    else last.failed++;
+  }
+
   /** The login ended (any outcome after admit()). */
   finished(a: Admission, user: string | null, outcome: LoginOutcome, errorCode: number): void {
     const now = this.now();
+    this.countOutcome(outcome, now);
     const ip = a.ip;
     const left = (this.unauthenticatedByHost.get(ip) ?? 1) - 1;
     if (left <= 0) this.unauthenticatedByHost.delete(ip);

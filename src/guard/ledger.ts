@@ -26,6 +26,8 @@ export interface HostRow {
   /** performance_schema.hosts */
   currentConnections: number;
   totalConnections: number;
+  /** Logins that succeeded (moat's own column: a host with none only ever failed). */
+  successes: number;
 }
 
 export interface ConnectionCount {
@@ -46,6 +48,7 @@ function newRow(ip: string, now: number): HostRow {
     lastErrorSeen: null,
     currentConnections: 0,
     totalConnections: 0,
+    successes: 0,
   };
 }
 
@@ -132,6 +135,7 @@ export class HostLedger {
   success(ip: string, now: number): void {
     const row = this.touch(ip, now);
     row.sumConnectErrors = 0;
+    row.successes++;
     this.onChange(row);
   }
 
@@ -174,6 +178,7 @@ export class HostLedger {
         const keep = newRow(ip, row.lastSeen);
         keep.currentConnections = row.currentConnections;
         keep.totalConnections = row.totalConnections;
+        keep.successes = row.successes;
         keep.host = row.host;
         keep.hostValidated = row.hostValidated;
         keep.firstSeen = row.firstSeen;

@@ -29,7 +29,8 @@ export class SqliteStore implements GuardStore {
         ip TEXT PRIMARY KEY, host TEXT, host_validated INTEGER NOT NULL,
         sum_connect_errors INTEGER NOT NULL, counts TEXT NOT NULL,
         first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
-        first_error_seen INTEGER, last_error_seen INTEGER, total_connections INTEGER NOT NULL);
+        first_error_seen INTEGER, last_error_seen INTEGER, total_connections INTEGER NOT NULL,
+        successes INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS blocks (
         ip TEXT PRIMARY KEY, reason TEXT NOT NULL, by_whom TEXT NOT NULL,
         since INTEGER NOT NULL, until INTEGER);
@@ -43,7 +44,7 @@ export class SqliteStore implements GuardStore {
     } else if (Number(v.value) !== SCHEMA_VERSION) {
       throw new Error(`${path}: state schema ${v.value}, this moat reads ${SCHEMA_VERSION}`);
     }
-    this.putHost = this.db.prepare(`INSERT OR REPLACE INTO hosts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.putHost = this.db.prepare(`INSERT OR REPLACE INTO hosts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.delHost = this.db.prepare('DELETE FROM hosts WHERE ip = ?');
     this.putBlock = this.db.prepare('INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?)');
     this.delBlock = this.db.prepare('DELETE FROM blocks WHERE ip = ?');
@@ -69,6 +70,7 @@ export class SqliteStore implements GuardStore {
         lastErrorSeen: r.last_error_seen === null ? null : Number(r.last_error_seen),
         currentConnections: 0,
         totalConnections: Number(r.total_connections),
+        successes: Number(r.successes),
       };
     });
     const blocks = (this.db.prepare('SELECT * FROM blocks').all() as Record<string, unknown>[]).map(
@@ -105,6 +107,7 @@ export class SqliteStore implements GuardStore {
           h.firstErrorSeen,
           h.lastErrorSeen,
           h.totalConnections,
+          h.successes,
         );
       }
       for (const ip of c.removedHosts) this.delHost.run(ip);

@@ -1,0 +1,210 @@
+// The HTTP side of the admin interface: a JSON API (hosts, blocked, sessions, failed logins,
+// status, outcomes; block / unblock / flush-hosts), Prometheus /metrics, and the dashboard page.
+// Every request carries `Authorization: Bearer <token>`; only the token's SHA-256 is configured,
+// compared in constant time. Loopback by default; off until a token hash is configured.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { Endpoint } from '../config/address.ts';
+import type { Config } from '../config/schema.ts';
+import type { AdminRuntime } from './engine.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { blockedView, failedLoginsView, hostsView, outcomesView, sessionsView, statusView } from './views.ts';
+
+const STATIC: Record<string, [file: string, type: string]> = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/index.html': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/style.css': ['style.css', 'text/css; charset=utf-8'],
+};
+const DASHBOARD = new URL('./dashboard/', import.meta.url);
+const MAX_BODY = 16 * 1024;
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export class AdminHttp {
+  private readonly config: Config['admin']['http'];
+  private readonly rt: AdminRuntime;
+  private readonly metrics: GatewayMetrics;
+  private readonly log: Logger;
+  private readonly tokenHash: Buffer;
+  private server: Server | null = null;
+
+  constructor(config: Config['admin']['http'], runtime: AdminRuntime, metrics: GatewayMetrics, log: Logger) {
+    if (config.tokenSha256 === undefined) throw new Error('admin.http.tokenSha256 is required');
+    this.config = config;
+    this.rt = runtime;
+    this.metrics = metrics;
+    this.log = log;
+    this.tokenHash = Buffer.from(config.tokenSha256, 'hex');
+  }
+
+  async listen(): Promise<Endpoint> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    this.server = server;
+    const ep = this.config.listen;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (ep.kind === 'unix') server.listen(ep.path, resolve);
+      else server.listen(ep.port, ep.host, resolve);
+    });
+    const a = server.address();
+    const bound: Endpoint =
+      typeof a === 'string' || a === null
+        ? ep
+        : { kind: 'tcp', host: ep.kind === 'tcp' ? ep.host : a.address, port: a.port };
+    this.log.info(
+      { http: bound.kind === 'tcp' ? `${bound.host}:${bound.port}` : bound.path },
+      'admin HTTP listening',
+    );
+    return bound;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (s === null) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (m === null) return false;
+    const got = createHash('sha256').update(m[1]!).digest();
+    return timingSafeEqual(got, this.tokenHash);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://moat');
+    const path = url.pathname;
+    try {
+      const page = STATIC[path];
+      if (page !== undefined && req.method === 'GET') {
+        // The page itself holds no data; it asks for the token and then calls the API.
+        const body = await readFile(new URL(page[0], DASHBOARD));
+        send(res, 200, page[1], body);
+        return;
+      }
+      if (path === '/metrics' && req.method === 'GET') {
+        if (!this.config.metricsWithoutToken && !this.authorized(req))
+          throw new HttpError(401, 'bearer token required');
+        send(res, 200, this.metrics.registry.contentType, await this.metrics.registry.metrics());
+        return;
+      }
+      if (!path.startsWith('/api/')) throw new HttpError(404, `no such page: ${path}`);
+      if (!this.authorized(req)) {
+        this.log.warn({ ip: req.socket.remoteAddress, path }, 'admin HTTP request without a valid token');
+        throw new HttpError(401, 'bearer token required');
+      }
+      json(res, 200, await this.api(req, path));
+    } catch (e) {
+      if (e instanceof HttpError) json(res, e.status, { error: e.message });
+      else {
+        this.log.error({ err: e, path }, 'admin HTTP request failed');
+        json(res, 500, { error: 'internal error' });
+      }
+    }
+  }
+
+  private async api(req: IncomingMessage, path: string): Promise<unknown> {
+    const rt = this.rt;
+    if (req.method === 'GET') {
+      switch (path) {
+        case '/api/status':
+          return statusView(rt);
+        case '/api/hosts':
+          return hostsView(rt);
+        case '/api/blocked':
+          return blockedView(rt);
+        case '/api/failed-logins':
+          return failedLoginsView(rt);
+        case '/api/sessions':
+          return sessionsView(rt);
+        case '/api/outcomes':
+          return outcomesView(rt);
+      }
+      throw new HttpError(404, `no such endpoint: GET ${path}`);
+    }
+    if (req.method !== 'POST') throw new HttpError(405, `${req.method} not allowed`);
+    const body = await readJson(req);
+    const who = `http@${req.socket.remoteAddress ?? '?'}`;
+    this.log.info({ admin: who, path, body }, 'admin HTTP action');
+    switch (path) {
+      case '/api/block': {
+        const ip = ipOf(body);
+        const seconds = body.seconds;
+        if (seconds !== undefined && (typeof seconds !== 'number' || !(seconds > 0))) {
+          throw new HttpError(400, 'seconds must be a positive number');
+        }
+        try {
+          const b = rt.guard.block(ip, who, seconds === undefined ? null : seconds * 1000);
+          return {
+            blocked: {
+              ...b,
+              since: new Date(b.since).toISOString(),
+              until: b.until === null ? null : new Date(b.until).toISOString(),
+            },
+          };
+        } catch (e) {
+          throw new HttpError(409, (e as Error).message);
+        }
+      }
+      case '/api/unblock':
+        return { unblocked: rt.guard.unblock(ipOf(body)) !== null };
+      case '/api/flush-hosts':
+        rt.guard.flushHosts();
+        return {};
+    }
+    throw new HttpError(404, `no such endpoint: POST ${path}`);
+  }
+}
+
+function ipOf(body: Record<string, unknown>): string {
+  const ip = body.ip;
+  if (typeof ip !== 'string' || isIP(ip) === 0)
+    throw new HttpError(400, 'ip must be an IPv4 or IPv6 address');
+  return ip;
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, 'request body too large');
+    chunks.push(c as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new HttpError(400, 'the body must be a JSON object');
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
+    'referrer-policy': 'no-referrer',
+  });
+  res.end(body);
+}

@@ -1,0 +1,69 @@
+// moat's state as JSON for the HTTP API, the dashboard and the CLI: one shape each, in one place.
+import { FAILURE_CLASSES } from '../guard/failure.ts';
+import type { AdminRuntime } from './engine.ts';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function hostsView(rt: AdminRuntime, now = Date.now()) {
+  const blocked = new Set(rt.guard.blocker.list(now).map((b) => b.ip));
+  return {
+    hosts: [...rt.guard.ledger.rows()].map((r) => {
+      const counts: Record<string, number> = {};
+      FAILURE_CLASSES.forEach((c, i) => {
+        if (r.counts[i]! > 0) counts[c] = r.counts[i]!;
+      });
+      return {
+        ip: r.ip,
+        host: r.host,
+        hostValidated: r.hostValidated,
+        sumConnectErrors: r.sumConnectErrors,
+        counts,
+        firstSeen: iso(r.firstSeen),
+        lastSeen: iso(r.lastSeen),
+        firstErrorSeen: iso(r.firstErrorSeen),
+        lastErrorSeen: iso(r.lastErrorSeen),
+        currentConnections: r.currentConnections,
+        totalConnections: r.totalConnections,
+        successes: r.successes,
+        blocked: blocked.has(r.ip),
+      };
+    }),
+  };
+}
+
+export type HostView = ReturnType<typeof hostsView>['hosts'][number];
+
+export function blockedView(rt: AdminRuntime, now = Date.now()) {
+  return {
+    blocked: rt.guard.blocker.list(now).map((b) => ({
+      ip: b.ip,
+      reason: b.reason,
+      by: b.by,
+      since: iso(b.since),
+      until: iso(b.until),
+    })),
+  };
+}
+
+export function failedLoginsView(rt: AdminRuntime) {
+  return { failedLogins: rt.guard.connectionControl.entries() };
+}
+
+export function sessionsView(rt: AdminRuntime) {
+  return { sessions: rt.sessions() };
+}
+
+export function outcomesView(rt: AdminRuntime) {
+  return { minutes: rt.guard.outcomes.map((m) => ({ ...m, t: iso(m.t) })) };
+}
+
+export function statusView(rt: AdminRuntime) {
+  const status = Object.fromEntries(rt.status());
+  const variables = Object.fromEntries(rt.variables());
+  return {
+    version: String(variables.version ?? ''),
+    uptimeSeconds: Number(status.Uptime ?? 0),
+    status,
+    variables,
+  };
+}
