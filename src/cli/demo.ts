@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { validateConfig } from '../config/load.ts';
+import { nativePasswordHash } from '../admin/password.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { ops } from './ops.ts';
 
@@ -37,6 +38,7 @@ export async function demo(argv: string[]): Promise<number> {
   const db = await startMariaDB({ name: 'demo' });
   const stateDir = mkdtempSync(join(tmpdir(), 'moat-demo-'));
   const token = randomBytes(18).toString('base64url');
+  const adminPassword = randomBytes(9).toString('base64url');
   const config = validateConfig(
     {
       listeners: [{ address: '127.0.0.1:0' }],
@@ -50,6 +52,8 @@ export async function demo(argv: string[]): Promise<number> {
         access: { default: 'deny', rules: [{ allow: ['127.0.0.0/26'] }] },
       },
       admin: {
+        listen: '127.0.0.1:0',
+        users: [{ user: 'demo', passwordHash: nativePasswordHash(adminPassword) }],
         http: { listen: '127.0.0.1:0', tokenSha256: createHash('sha256').update(token).digest('hex') },
       },
       log: { level: 'silent' },
@@ -109,6 +113,11 @@ export async function demo(argv: string[]): Promise<number> {
     say('');
     say(`5/5  dashboard: http://127.0.0.1:${http.port}/#token=${token}`);
     say(`     or: MOAT_TOKEN=${token} npx moat hosts --url http://127.0.0.1:${http.port}`);
+    const admin = gateway.adminAddress;
+    if (admin?.kind === 'tcp') {
+      say(`     SQL: mariadb -h127.0.0.1 -P${admin.port} -udemo -p${adminPassword}`);
+      say("          SELECT * FROM performance_schema.host_cache WHERE SUM_CONNECT_ERRORS > 0\\G");
+    }
     if (!values.exit) {
       say('     (Ctrl-C ends the demo and deletes everything)');
       await new Promise<void>((resolve) => {
