@@ -21,6 +21,22 @@ export interface AdminRuntime {
   status(): Array<[string, number]>;
   /** SET GLOBAL; persisted by the runtime. Throws AdminError. */
   setVariable(name: string, value: number): void;
+  /** The most recent statements that failed (newest last), bounded. */
+  sqlErrors(): SqlErrorRow[];
+  /** Re-reads the configuration; returns the settings that only a restart applies. Throws AdminError. */
+  reload(): string[];
+}
+
+export interface SqlErrorRow {
+  time: number;
+  session: number;
+  user: string;
+  host: string;
+  code: number;
+  state: string | null;
+  message: string | null;
+  /** Redacted. */
+  statement: string | null;
 }
 
 /** Who runs a statement (for KILL / BLOCK attribution, errors and the statement log). */
@@ -160,6 +176,17 @@ export class AdminEngine {
       },
     ],
     [
+      /^RELOAD\s+CONFIG(?:URATION)?$/i,
+      () => {
+        const restart = this.rt.reload();
+        return {
+          kind: 'ok',
+          affectedRows: 0,
+          info: restart.length === 0 ? 'reloaded' : `reloaded; needs a restart: ${restart.join(', ')}`,
+        };
+      },
+    ],
+    [
       /^UNBLOCK\s+HOST\s+'([^']+)'$/i,
       (m) => ({ kind: 'ok', affectedRows: this.rt.guard.unblock(m[1]!) === null ? 0 : 1 }),
     ],
@@ -246,7 +273,13 @@ export class AdminEngine {
   /** Loads the tables a statement names (all of them when it names none it could). */
   private refresh(sql: string): void {
     const lower = sql.toLowerCase();
-    const src = { guard: this.rt.guard, sessions: [] as SessionInfo[], now: Date.now() };
+    const src = {
+      guard: this.rt.guard,
+      sessions: [] as SessionInfo[],
+      now: Date.now(),
+      variables: () => this.rt.variables(),
+      sqlErrors: () => this.rt.sqlErrors(),
+    };
     let sessionsLoaded = false;
     for (const t of TABLES) {
       if (!lower.includes(t.name.toLowerCase())) continue;

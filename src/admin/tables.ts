@@ -4,6 +4,7 @@
 import type { SessionInfo } from '../gateway/session.ts';
 import { FAILURE_CLASSES, FAILURE_COLUMN } from '../guard/failure.ts';
 import type { Guard } from '../guard/guard.ts';
+import type { SqlErrorRow } from './engine.ts';
 
 export interface TableDef {
   schema: 'performance_schema' | 'information_schema' | 'moat';
@@ -17,6 +18,8 @@ export interface TableSource {
   guard: Guard;
   sessions: SessionInfo[];
   now: number;
+  variables(): Array<[string, string | number]>;
+  sqlErrors(): SqlErrorRow[];
 }
 
 export function mysqlTime(ms: number | null): string | null {
@@ -135,6 +138,53 @@ export const TABLES: readonly TableDef[] = [
     ],
     *rows({ sessions }) {
       for (const s of sessions) yield [s.id, s.user, s.host, s.db, s.command, s.timeSeconds, s.state, s.tls];
+    },
+  },
+  {
+    schema: 'moat',
+    name: 'address_rules',
+    columns: [
+      ['LISTENER', 'TEXT'],
+      ['POSITION', 'INTEGER'],
+      ['ACTION', 'TEXT'],
+      ['NETWORKS', 'TEXT'],
+    ],
+    *rows({ guard }) {
+      for (const { listener, policy } of guard.addressRules()) {
+        let i = 0;
+        for (const r of policy.source) yield [listener, ++i, r.action, r.from.join(' ')];
+        yield [listener, null, `${policy.defaultVerdict} (default)`, null];
+      }
+    },
+  },
+  {
+    schema: 'moat',
+    name: 'variables',
+    columns: [
+      ['VARIABLE_NAME', 'TEXT'],
+      ['VARIABLE_VALUE', 'TEXT'],
+    ],
+    *rows({ variables }) {
+      for (const [n, v] of variables()) yield [n, String(v)];
+    },
+  },
+  {
+    schema: 'moat',
+    name: 'sql_errors',
+    columns: [
+      ['TIME', 'TEXT'],
+      ['SESSION', 'INTEGER'],
+      ['USER', 'TEXT'],
+      ['HOST', 'TEXT'],
+      ['ERROR_CODE', 'INTEGER'],
+      ['SQLSTATE', 'TEXT'],
+      ['MESSAGE', 'TEXT'],
+      ['STATEMENT', 'TEXT'],
+    ],
+    *rows({ sqlErrors }) {
+      for (const e of sqlErrors()) {
+        yield [mysqlTime(e.time), e.session, e.user, e.host, e.code, e.state, e.message, e.statement];
+      }
     },
   },
 ];

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { validateConfig } from '../config/load.ts';
 import { nativePasswordHash } from '../admin/password.ts';
+import { validateConfig } from '../config/load.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { ops } from './ops.ts';
 
@@ -116,7 +116,7 @@ export async function demo(argv: string[]): Promise<number> {
     const admin = gateway.adminAddress;
     if (admin?.kind === 'tcp') {
       say(`     SQL: mariadb -h127.0.0.1 -P${admin.port} -udemo -p${adminPassword}`);
-      say("          SELECT * FROM performance_schema.host_cache WHERE SUM_CONNECT_ERRORS > 0\\G");
+      say('          SELECT * FROM performance_schema.host_cache WHERE SUM_CONNECT_ERRORS > 0\\G');
     }
     if (!values.exit) {
       say('     (Ctrl-C ends the demo and deletes everything)');

@@ -131,7 +131,8 @@ function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
 export async function start(argv: string[]): Promise<void> {
   const config = configFromArgs(argv);
   const log = pino({ level: config.log.level, base: { pid: process.pid } });
-  const gateway = new Gateway(config, log);
+  // RELOAD CONFIG and SIGHUP read the same file and flags again.
+  const gateway = new Gateway(config, log, { loadConfig: () => configFromArgs(argv) });
   await gateway.start();
   let signals = 0;
   const shutdown = (signal: string) => {
@@ -155,6 +156,13 @@ export async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {
+    try {
+      gateway.reload();
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'reload failed; the running configuration stays');
+    }
+  });
   // A bug in one session must not take every other session down with the process.
   process.on('uncaughtException', (e) => log.error({ err: e }, 'uncaught exception (moat keeps running)'));
   process.on('unhandledRejection', (e) => log.error({ err: e }, 'unhandled rejection (moat keeps running)'));

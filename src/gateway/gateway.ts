@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { AdminError, type AdminRuntime } from '../admin/engine.ts';
+import { AdminError, type AdminRuntime, type SqlErrorRow } from '../admin/engine.ts';
 import { AdminHttp } from '../admin/http.ts';
 import { GatewayMetrics } from '../admin/metrics.ts';
 import { AdminServer } from '../admin/server.ts';
@@ -29,7 +29,12 @@ import { loadServerTls, type ServerTls } from './tls.ts';
 export interface GatewayHooks {
   onCommand?: (e: CommandEvent) => void;
   onLogin?: (r: LoginRecord) => void;
+  /** Reads the configuration again (the CLI re-reads its file and flags), for RELOAD / SIGHUP. */
+  loadConfig?: () => Config;
 }
+
+/** Failed statements kept for moat.sql_errors. */
+const SQL_ERRORS_KEPT = 1000;
 
 /**
  * Session ids start at 2^30: the id is the "connection id" of moat's greeting, and a client that
@@ -72,6 +77,46 @@ export class Gateway {
   /** The admin port's bound address, when it is on. */
   adminAddress: Endpoint | null = null;
   private readonly startedAt = Date.now();
+  private readonly sqlErrors: SqlErrorRow[] = [];
+
+  private noteSqlError(e: CommandEvent): void {
+    this.sqlErrors.push({
+      time: e.startedAt,
+      session: e.session,
+      user: e.user,
+      host: e.clientAddress,
+      code: e.errorCode,
+      state: e.sqlState,
+      message: e.errorMessage,
+      statement: redactStatement(e.statement),
+    });
+    if (this.sqlErrors.length > SQL_ERRORS_KEPT) this.sqlErrors.shift();
+  }
+
+  /**
+   * Applies the configuration again without dropping a session: the guard's rules, limits and
+   * settings, TCP-wrappers files, per-listener rules, then the persisted SET GLOBAL values.
+   * Returns the changed settings that only a restart applies.
+   */
+  reload(): string[] {
+    const load = this.hooks.loadConfig;
+    if (load === undefined) throw new Error('this moat has no configuration source to reload from');
+    const next = load();
+    const restart = this.guard.reconfigure(next.guard);
+    this.config.guard = next.guard;
+    this.loadTcpWrappers();
+    for (const l of this.listeners) {
+      const lc = next.listeners.find((x) => formatEndpoint(x.address) === l.name);
+      if (lc?.access !== undefined)
+        this.guard.setListenerAccess(l.name, new AccessPolicy(lc.access.default, lc.access.rules));
+    }
+    this.loadVariables();
+    for (const key of ['listeners', 'backend', 'tls', 'admin', 'limits', 'stateDir'] as const) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(this.config[key])) restart.push(key);
+    }
+    this.log.warn({ needsRestart: restart }, 'configuration reloaded');
+    return restart;
+  }
 
   async start(): Promise<void> {
     const c = this.config;
@@ -103,6 +148,7 @@ export class Gateway {
       backendTlsFiles: backendTlsFiles(c.backend.tls),
       onCommand: (e) => {
         metrics.command(e);
+        if (e.status === 'ERR') this.noteSqlError(e);
         if (debug) log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
         this.hooks.onCommand?.(e);
       },
@@ -222,6 +268,16 @@ export class Gateway {
         return true;
       },
       variables,
+      sqlErrors: () => this.sqlErrors,
+      reload: () => {
+        try {
+          return this.reload();
+        } catch (e) {
+          throw new AdminError(
+            formatServerError('ER_UNKNOWN_ERROR', `reload failed: ${(e as Error).message}`),
+          );
+        }
+      },
       status: () => [
         ...Object.entries(guard.status),
         ['Uptime', Math.floor((Date.now() - this.startedAt) / 1000)],

@@ -27,11 +27,16 @@ export class ExemptHostError extends Error {
 
 export class Blocker {
   private readonly blocks = new Map<string, Block>();
-  private readonly exempt: BlockList;
+  private exempt: BlockList;
   onBlock: (b: Block) => void = () => {};
   onUnblock: (b: Block, why: 'manual' | 'expired' | 'flush') => void = () => {};
 
   constructor(exempt: BlockList) {
+    this.exempt = exempt;
+  }
+
+  /** A configuration reload replaces the exempt networks. */
+  setExempt(exempt: BlockList): void {
     this.exempt = exempt;
   }
 

@@ -149,6 +149,36 @@ export class Guard {
     this.wrappers = policy;
   }
 
+  /**
+   * A configuration reload: rules, exemptions, limits and connection-control settings change at
+   * once for new connections; live sessions are untouched. The ledger's bound and the resolver
+   * keep their start-time settings (returned as names, for a "needs a restart" warning).
+   */
+  reconfigure(next: GuardConfig): string[] {
+    const prev = this.config;
+    this.config = { ...next };
+    this.access = new AccessPolicy(next.access.default, next.access.rules);
+    this.userRules = new UserRules(next.users);
+    this.blocker.setExempt(blockListOf(next.blocking.exempt));
+    this.connectionControl.update({
+      threshold: next.connection_control_failed_connections_threshold,
+      minDelayMs: next.connection_control_min_connection_delay,
+      maxDelayMs: next.connection_control_max_connection_delay,
+    });
+    const restart: string[] = [];
+    if (prev.host_cache_size !== next.host_cache_size) restart.push('guard.host_cache_size');
+    if (JSON.stringify(prev.resolve) !== JSON.stringify(next.resolve)) restart.push('guard.resolve');
+    return restart;
+  }
+
+  /** Address rules in force, per listener ('*' for the gateway-wide ones), for the admin views. */
+  addressRules(): Array<{ listener: string; policy: AccessPolicy }> {
+    return [
+      { listener: '*', policy: this.access },
+      ...[...this.listenerAccess].map(([listener, policy]) => ({ listener, policy })),
+    ];
+  }
+
   /** Address rules of one listener, when it has its own. */
   setListenerAccess(listener: string, policy: AccessPolicy): void {
     this.listenerAccess.set(listener, policy);

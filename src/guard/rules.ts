@@ -26,10 +26,13 @@ function contains(list: BlockList, ip: string): boolean {
 /** First matching rule wins; none matching → the default. */
 export class AccessPolicy {
   readonly defaultVerdict: Verdict;
+  /** The rules as configured (for the admin port's moat.address_rules). */
+  readonly source: readonly AccessRuleConfig[];
   private readonly rules: Array<{ action: Verdict; list: BlockList }>;
 
   constructor(defaultVerdict: Verdict, rules: readonly AccessRuleConfig[]) {
     this.defaultVerdict = defaultVerdict;
+    this.source = rules;
     this.rules = rules.map((r) => ({ action: r.action, list: blockListOf(r.from) }));
   }
 

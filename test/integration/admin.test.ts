@@ -188,6 +188,21 @@ test('SHOW PROCESSLIST and KILL', async () => {
   }
 });
 
+test('moat.sql_errors keeps failed statements, passwords redacted; moat.variables', async () => {
+  const c = await mysql.createConnection({ ...app, host: moat.host, port: moat.port });
+  await assert.rejects(c.query('SELECT * FROM no_such_table_here'));
+  await assert.rejects(c.query("ALTER USER nobody IDENTIFIED BY 'S3cret-zz'"));
+  await c.end();
+  const out = await cli('SELECT ERROR_CODE, USER, STATEMENT FROM moat.sql_errors ORDER BY TIME');
+  assert.match(out, /1146\tapp\tSELECT \* FROM no_such_table_here\n/);
+  assert.match(out, /\tapp\tALTER USER nobody IDENTIFIED BY '\*\*\*'\n/);
+  assert.ok(!out.includes('S3cret-zz'));
+  assert.equal(
+    await cli("SELECT VARIABLE_VALUE FROM moat.variables WHERE VARIABLE_NAME = 'version_comment'"),
+    'VARIABLE_VALUE\nmoat security gateway\n',
+  );
+});
+
 test('tables are read-only; unknown tables and bad SQL get MySQL errors', async () => {
   assert.match(
     await cliError('DELETE FROM performance_schema.host_cache'),

@@ -1,0 +1,107 @@
+// RELOAD CONFIG on the admin port and SIGHUP: a real `moat start --config` process whose file
+// changes under it; new connections follow the new rules at once, live sessions are untouched.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import { nativePasswordHash } from '../../src/admin/password.ts';
+import { testBackend } from '../harness/env.ts';
+import { startMoatProcess } from '../harness/spawn-moat.ts';
+
+const run = promisify(execFile);
+const backend = testBackend();
+const dir = mkdtempSync(join(tmpdir(), 'moat-reload-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const config = join(dir, 'moat.yaml');
+
+function writeConfig(deny: string[]): void {
+  writeFileSync(
+    config,
+    `listeners:
+  - address: 127.0.0.1:0
+backend:
+  address: ${backend.host}:${backend.port}
+stateDir: ${join(dir, 'state')}
+tls:
+  enabled: false
+admin:
+  listen: 127.0.0.1:0
+  users:
+    - user: dba
+      passwordHash: "${nativePasswordHash('dba-pw')}"
+guard:
+  access:
+    default: allow
+    rules: ${deny.length === 0 ? '[]' : `\n      - deny: [${deny.join(', ')}]`}
+`,
+  );
+}
+
+async function loginCode(port: number, from: string): Promise<number> {
+  try {
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port,
+      stream: netConnect({ host: '127.0.0.1', port, localAddress: from }),
+      user: backend.users.app.user,
+      password: backend.users.app.password,
+    });
+    await c.end();
+    return 0;
+  } catch (e) {
+    return (e as { errno?: number }).errno ?? -1;
+  }
+}
+
+test('RELOAD CONFIG and SIGHUP apply a changed file to new connections only', async () => {
+  writeConfig([]);
+  const moat = await startMoatProcess(['--config', config]);
+  try {
+    const adminLine = await moat.waitForLog((l) => l.msg === 'admin port listening');
+    const adminPort = Number(String(adminLine.admin).split(':')[1]);
+    const admin = async (sql: string) =>
+      (await run('mariadb', ['-h127.0.0.1', `-P${adminPort}`, '-udba', '-pdba-pw', '--batch', '-e', sql]))
+        .stdout;
+    assert.equal(await loginCode(moat.port, '127.0.5.1'), 0);
+    const live = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: moat.port,
+      stream: netConnect({ host: '127.0.0.1', port: moat.port, localAddress: '127.0.5.1' }),
+      user: backend.users.app.user,
+      password: backend.users.app.password,
+    });
+
+    writeConfig(['127.0.5.1/32']);
+    await admin('RELOAD CONFIG');
+    assert.equal(await loginCode(moat.port, '127.0.5.1'), 1130, 'the new rule holds for new connections');
+    const [rows] = await live.query('SELECT 1 AS one');
+    assert.deepEqual(rows, [{ one: 1 }], 'a live session is untouched');
+    assert.equal(
+      await admin("SELECT LISTENER, POSITION, ACTION, NETWORKS FROM moat.address_rules WHERE LISTENER = '*'"),
+      'LISTENER\tPOSITION\tACTION\tNETWORKS\n*\t1\tdeny\t127.0.5.1/32\n*\tNULL\tallow (default)\tNULL\n',
+    );
+
+    writeConfig([]);
+    moat.child.kill('SIGHUP');
+    await moat.waitForLog(
+      (l) =>
+        l.msg === 'configuration reloaded' &&
+        moat.lines.filter((x) => x.msg === 'configuration reloaded').length === 2,
+    );
+    assert.equal(await loginCode(moat.port, '127.0.5.1'), 0, 'SIGHUP applied the file again');
+
+    writeFileSync(config, 'listeners: [nonsense');
+    moat.child.kill('SIGHUP');
+    await moat.waitForLog((l) => l.msg === 'reload failed; the running configuration stays');
+    assert.equal(await loginCode(moat.port, '127.0.5.1'), 0, 'a broken file changes nothing');
+    await live.end();
+  } finally {
+    moat.child.kill('SIGTERM');
+    await moat.exited;
+  }
+});
