@@ -101,6 +101,8 @@ const guard = z.strictObject({
   /** Connections that have not finished logging in, in total and per address (ERR 1040). */
   maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(2000),
   maxUnauthenticatedPerHost: z.number().int().min(1).max(1_000_000).default(50),
+  /** Connections waiting out a connection-control delay, in their own pool (ERR 1040 beyond). */
+  maxDelayedLogins: z.number().int().min(1).max(1_000_000).default(10_000),
   /** hosts.allow / hosts.deny files (TCP wrappers syntax) for `daemon`, checked after `access`. */
   tcpWrappers: z
     .strictObject({

@@ -389,6 +389,7 @@ export class Gateway {
     if (this.nextId > 0xfffffff0) this.nextId = FIRST_SESSION_ID;
     const o = a.origin;
     const admission = { ip: o.address, local: o.local, listener: o.listener };
+    if (this.guard.unauthenticatedFull) this.shedOldestHandshake();
     const refusal = this.guard.admit(admission);
     if (refusal !== null) {
       this.refuse(a, id, refusal);
@@ -414,6 +415,20 @@ export class Gateway {
       return;
     }
     this.startSession(a, id);
+  }
+
+  /**
+   * At the unauthenticated cap, the oldest connection that has not sent its HandshakeResponse
+   * is cut to admit the new one (as a SYN queue drops the oldest half-open): a real client logs
+   * in within milliseconds, so a slow-loris flood sheds itself instead of locking others out.
+   */
+  private shedOldestHandshake(): void {
+    for (const s of this.sessions.values()) {
+      if (s.handshaking) {
+        s.shed();
+        return;
+      }
+    }
   }
 
   /**

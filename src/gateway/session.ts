@@ -234,7 +234,10 @@ export class Session {
     if (gate.refusal !== null) {
       throw new LoginFailure(gate.refusal.outcome, gate.refusal.error, gate.refusal.message);
     }
-    if (gate.delayMs > 0) await this.loginDelay(gate.delayMs);
+    if (gate.delayMs > 0) {
+      await this.loginDelay(gate.delayMs);
+      ctx.guard.unpark(this.admission);
+    }
 
     this.state = 'backend';
     const link = await connectBackend(ctx.backend, ctx.backendTlsFiles).catch((e: unknown) => {
@@ -317,6 +320,24 @@ export class Session {
   /** Bytes relayed in the command phase so far, each way. */
   relayBytes(): { fromClient: number; fromBackend: number } {
     return { fromClient: this.relay?.bytesFromClient ?? 0, fromBackend: this.relay?.bytesFromBackend ?? 0 };
+  }
+
+  /** Still before its HandshakeResponse: the kind of connection shed first under a flood. */
+  get handshaking(): boolean {
+    // A login parked in its connection-control delay is not in the unauthenticated count.
+    if (this.admission.parked === true) return false;
+    return this.state === 'greeting' || this.state === 'tls' || this.state === 'handshake';
+  }
+
+  /** Ends an unfinished handshake to make room (the unauthenticated cap was reached). */
+  shed(): void {
+    this.failLogin(
+      new LoginFailure(
+        'timeout',
+        formatServerError('ER_NET_READ_INTERRUPTED'),
+        'shed: the oldest unfinished handshake when the unauthenticated cap was reached',
+      ),
+    );
   }
 
   /** One PROCESSLIST row: what the session is doing, as MySQL's SHOW PROCESSLIST shows it. */
@@ -585,7 +606,10 @@ export class Session {
     if (this.state === 'closed') return;
     this.socket.end();
     const s = this.socket;
-    setTimeout(() => s.destroy(), 2000).unref();
+    // Destroyed if the peer does not close within 2 s; the timer goes with the socket, so closed
+    // sessions are not kept reachable for those 2 s under fast churn.
+    const t = setTimeout(() => s.destroy(), 2000).unref();
+    s.once('close', () => clearTimeout(t));
     this.backendLink?.channel.socket.destroy();
     this.closed(reason, null);
   }

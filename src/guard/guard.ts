@@ -27,6 +27,8 @@ export interface Admission {
   /** Unix-socket clients: local, not subject to address rules. */
   local: boolean;
   listener: string;
+  /** Waiting out a connection-control delay: counted in the delayed pool, not the unauthenticated. */
+  parked?: boolean;
 }
 
 /** MySQL's status variables that the guard owns (SHOW GLOBAL STATUS names). */
@@ -90,6 +92,8 @@ export class Guard {
   private readonly listenerAccess = new Map<string, AccessPolicy>();
   private userRules: UserRules;
   private unauthenticated = 0;
+  /** Connections waiting out a login delay (their own pool, so guessers never crowd out others). */
+  private delayed = 0;
   private readonly unauthenticatedByHost = new Map<string, number>();
   private sessions = 0;
   private readonly sessionsByUser = new Map<string, number>();
@@ -325,8 +329,48 @@ export class Guard {
       };
     }
     const delayMs = this.connectionControl.delayFor(user, a.ip);
-    if (delayMs > 0) this.status.Connection_control_delay_generated++;
+    if (delayMs > 0) {
+      if (this.delayed >= this.config.maxDelayedLogins) {
+        // The pool is full: refuse at once. No password was tried, so nothing is learned by it.
+        this.status.Connection_errors_max_connections++;
+        return {
+          refusal: {
+            outcome: 'too-many-connections',
+            error: formatServerError('ER_CON_COUNT_ERROR'),
+            message: 'the pool of delayed logins is full (guard.maxDelayedLogins)',
+          },
+          delayMs: 0,
+        };
+      }
+      this.status.Connection_control_delay_generated++;
+      // Parked: out of the unauthenticated caps while it waits, so that a patient guesser fleet
+      // fills only the delayed pool, never the room legitimate clients log in through.
+      a.parked = true;
+      this.delayed++;
+      this.leaveUnauthenticated(a.ip);
+    }
     return { refusal: null, delayMs };
+  }
+
+  /** The login delay is over: the attempt goes on, counted as unauthenticated again. */
+  unpark(a: Admission): void {
+    if (!a.parked) return;
+    a.parked = false;
+    this.delayed--;
+    this.unauthenticated++;
+    this.unauthenticatedByHost.set(a.ip, (this.unauthenticatedByHost.get(a.ip) ?? 0) + 1);
+  }
+
+  /** At the unauthenticated cap: the gateway sheds the oldest unfinished handshake first. */
+  get unauthenticatedFull(): boolean {
+    return this.unauthenticated >= this.config.maxUnauthenticated;
+  }
+
+  private leaveUnauthenticated(ip: string): void {
+    const left = (this.unauthenticatedByHost.get(ip) ?? 1) - 1;
+    if (left <= 0) this.unauthenticatedByHost.delete(ip);
+    else this.unauthenticatedByHost.set(ip, left);
+    this.unauthenticated = Math.max(0, this.unauthenticated - 1);
   }
 
   private countOutcome(outcome: LoginOutcome, now: number): void {
@@ -348,10 +392,10 @@ export class Guard {
     const now = this.now();
     this.countOutcome(outcome, now);
     const ip = a.ip;
-    const left = (this.unauthenticatedByHost.get(ip) ?? 1) - 1;
-    if (left <= 0) this.unauthenticatedByHost.delete(ip);
-    else this.unauthenticatedByHost.set(ip, left);
-    this.unauthenticated = Math.max(0, this.unauthenticated - 1);
+    if (a.parked) {
+      a.parked = false;
+      this.delayed--;
+    } else this.leaveUnauthenticated(ip);
     if (outcome === 'ok') {
       this.ledger.success(ip, now);
       if (user !== null) {

@@ -323,3 +323,47 @@ describe('status counters', () => {
     }
   });
 });
+
+describe('floods cannot lock legitimate clients out', () => {
+  test('delayed guessers wait in their own pool; beyond it they get 1040 at once', async () => {
+    const moat = await startMoat(backend, {
+      guard: {
+        connection_control_failed_connections_threshold: 1,
+        connection_control_max_connection_delay: 1500,
+        maxDelayedLogins: 1,
+        maxUnauthenticated: 2,
+      },
+    });
+    try {
+      assert.equal(await loginCode(moat, '127.0.6.1', { password: 'x' }), 1045);
+      const parked = loginCode(moat, '127.0.6.1', { password: 'y' }); // delayed ~1 s
+      await new Promise((r) => setTimeout(r, 200));
+      const t = performance.now();
+      assert.equal(await loginCode(moat, '127.0.6.1', { password: 'z' }), 1040, 'the delayed pool is full');
+      assert.ok(performance.now() - t < 500, 'refused at once, not delayed');
+      // The parked guesser is not counted as unauthenticated: legitimate hosts still get in.
+      assert.equal(await loginCode(moat, '127.0.6.2'), 0);
+      assert.equal(await loginCode(moat, '127.0.6.3'), 0);
+      assert.equal(await parked, 1045);
+    } finally {
+      await moat.stop();
+    }
+  });
+
+  test('at the unauthenticated cap the oldest unfinished handshake is shed, not the newcomer', async () => {
+    const moat = await startMoat(backend, { guard: { maxUnauthenticated: 3 } });
+    try {
+      const idle = await Promise.all(
+        ['127.0.6.11', '127.0.6.12', '127.0.6.13'].map((ip) => firstPacketKeepOpen(moat, ip)),
+      );
+      assert.equal(await loginCode(moat, '127.0.6.14'), 0, 'a legitimate client gets in');
+      const err = parseErr((await idle[0]!.readPacket(2000)).payload);
+      assert.equal(err.code, 1159, 'the oldest silent connection was cut');
+      for (const c of idle) c.destroy();
+      const record = await moat.waitForLogin((r) => r.clientAddress === '127.0.6.11');
+      assert.equal(record.outcome, 'timeout');
+    } finally {
+      await moat.stop();
+    }
+  });
+});
