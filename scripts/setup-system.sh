@@ -10,6 +10,7 @@ want=(
   libdbd-mariadb-perl             # Perl DBD::MariaDB (client matrix)
   python3-pymysql                 # Python PyMySQL (client matrix), used via /usr/bin/python3
   openssl                         # test certificates generated at test time
+  chromium                        # headless browser for the dashboard test (/usr/bin/chromium)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   want+=(sysbench haproxy)        # the load generator and the plain TCP proxy we compare against

@@ -88,6 +88,10 @@ export class AdminHttp {
     const url = new URL(req.url ?? '/', 'http://moat');
     const path = url.pathname;
     try {
+      if (path === '/favicon.ico') {
+        res.writeHead(204).end();
+        return;
+      }
       const page = STATIC[path];
       if (page !== undefined && req.method === 'GET') {
         // The page itself holds no data; it asks for the token and then calls the API.

@@ -210,12 +210,12 @@ test('Unblock lifts the block in the guard and the page shows it', async () => {
 
 test('auto-refresh shows new traffic without a reload', async () => {
   assert.equal(await loginCode(LATE, 'wrong'), 1045);
-  await hostRow(page, LATE).waitFor({ timeout: 4000 });
+  await hostRow(page, LATE).waitFor({ timeout: 6000 });
   assert.deepEqual(await hostRow(page, LATE).locator('.badge').allTextContents(), ['authentication 1']);
 });
 
 test('sign out, a wrong token, then the right one typed in', async () => {
-  await page.getByRole('link', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).click();
   await page.locator('#signin').waitFor();
   assert.equal(await page.locator('#dashboard').isVisible(), false);
   assert.equal(await page.locator('#hosts tbody tr').count(), 0);

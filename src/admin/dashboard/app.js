@@ -57,7 +57,7 @@ async function api(path, method = 'GET', body = undefined) {
 
 // ---- token ---------------------------------------------------------------------------------
 
-/** `/#token=…` (the CLI and the tests open the page so): keep it for this tab, then drop it from the address bar. */
+/** `/#token=…` (a link that signs in; the tests use it): keep it for this tab, drop it from the address bar. */
 function takeTokenFromFragment() {
   const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
   if (m === null) return;
@@ -342,7 +342,7 @@ function hostRow(h) {
   const tr = el('tr', h.blocked ? 'blocked' : '');
   tr.dataset.ip = h.ip;
 
-  const host = el('td');
+  const host = el('td', 'host');
   if (h.host === null) host.append(el('span', 'muted', '—'));
   else {
     host.append(h.host);
@@ -394,7 +394,7 @@ function drawBlocked(blocked) {
   $('blocked-count').textContent = blocked.length === 0 ? '' : `(${blocked.length})`;
   const body = $('blocked').querySelector('tbody');
   if (blocked.length === 0) {
-    body.replaceChildren(emptyRow(6, 'No host is blocked.'));
+    body.replaceChildren(emptyRow(5, 'No host is blocked.'));
     return;
   }
   const rows = [...blocked].sort((a, b) => time(b.since) - time(a.since));
@@ -409,11 +409,10 @@ function drawBlocked(blocked) {
       const action = el('td', 'action');
       action.append(button);
       const reason = el('td');
-      reason.append(badge(b.reason, b.reason === 'manual' ? 'info' : 'bad'));
+      reason.append(badge(b.reason, b.reason === 'manual' ? 'info' : 'bad'), el('div', 'by', b.by));
       tr.append(
         el('td', 'mono', b.ip),
         reason,
-        el('td', '', b.by),
         timeCell(b.since),
         b.until === null ? el('td', 'muted', 'until unblocked') : timeCell(b.until),
         action,
@@ -493,7 +492,7 @@ function drawSessions(list) {
 
 // ---- chart ---------------------------------------------------------------------------------
 
-const CHART = { width: 720, height: 200, left: 40, right: 8, top: 10, bottom: 24, minutes: 60 };
+const CHART = { width: 600, height: 190, left: 40, right: 8, top: 10, bottom: 24, minutes: 60 };
 const SERIES = ['ok', 'failed', 'refused'];
 
 /** Stacked bars, one per minute of the last hour; minutes without attempts are absent from the API. */
@@ -641,12 +640,16 @@ const pad = (n) => String(n).padStart(2, '0');
 const hhmm = (d) => `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 const clock = (d) => `${hhmm(d)}:${pad(d.getSeconds())}`;
 
-/** Local time; the date only when it is not today. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Local time, short: the date only when it is not today, the year only when it is not this year. */
 function stamp(d) {
   const now = new Date();
-  const today =
-    d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
-  return today ? clock(d) : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock(d)}`;
+  if (d.getFullYear() !== now.getFullYear()) {
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hhmm(d)}`;
+  }
+  if (d.getMonth() === now.getMonth() && d.getDate() === now.getDate()) return clock(d);
+  return `${MONTHS[d.getMonth()]} ${d.getDate()} ${clock(d)}`;
 }
 
 function duration(seconds) {
@@ -671,8 +674,7 @@ function start() {
     const token = /** @type {HTMLInputElement} */ ($('token')).value.trim();
     if (token !== '') signIn(token);
   });
-  $('signout').addEventListener('click', (e) => {
-    e.preventDefault();
+  $('signout').addEventListener('click', () => {
     signOut('Signed out.');
   });
   $('hosts')
