@@ -4,17 +4,19 @@
 // only; no user, no port. Every statement is logged with who ran it and from where.
 import { randomBytes } from 'node:crypto';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { redactStatement } from '../audit/redact.ts';
 import type { Endpoint } from '../config/address.ts';
 import { blockListOf, type Config } from '../config/schema.ts';
 import { normalizeAddress } from '../gateway/address.ts';
 import { PacketChannel } from '../gateway/channel.ts';
+import { acceptTls, type ServerTls } from '../gateway/tls.ts';
 import { Cap, Com, Status } from '../protocol/constants.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
 import { writeAuthSwitchRequest } from '../protocol/packets/auth.ts';
 import { writeHandshake } from '../protocol/packets/handshake.ts';
-import { readHandshakeResponse } from '../protocol/packets/handshake-response.ts';
+import { isSslRequest, readHandshakeResponse } from '../protocol/packets/handshake-response.ts';
 import { writeErr, writeOk } from '../protocol/packets/result.ts';
 import { eof, writeResultSet } from '../protocol/packets/resultset.ts';
 import { AdminEngine, AdminError, type AdminRuntime, SCHEMAS } from './engine.ts';
@@ -46,8 +48,18 @@ export class AdminServer {
   private nextId = 1;
   readonly serverVersion: string;
 
-  constructor(config: Config['admin'], runtime: AdminRuntime, log: Logger, serverVersion: string) {
+  /** The gateway's client-side TLS, offered on the admin port too (SSLRequest → TLS 1.2+). */
+  private readonly tls: ServerTls | null;
+
+  constructor(
+    config: Config['admin'],
+    runtime: AdminRuntime,
+    log: Logger,
+    serverVersion: string,
+    tls: ServerTls | null,
+  ) {
     this.config = config;
+    this.tls = tls;
     this.log = log;
     this.engine = new AdminEngine(runtime);
     this.allow = blockListOf(config.allowFrom);
@@ -98,7 +110,7 @@ export class AdminServer {
       const login = await this.login(socket, channel, id, ip);
       clearTimeout(timer);
       if (login === null) return;
-      await this.commands(socket, channel, { ...login, host: ip, connectionId: id });
+      await this.commands(login.socket, channel, { ...login, host: ip, connectionId: id });
     } catch {
       socket.destroy();
     } finally {
@@ -107,26 +119,32 @@ export class AdminServer {
   }
 
   private async login(
-    socket: Socket,
+    raw: Socket,
     channel: PacketChannel,
     id: number,
     ip: string,
-  ): Promise<{ user: string; db: string | null; caps: number } | null> {
+  ): Promise<{ user: string; db: string | null; caps: number; socket: Socket } | null> {
+    let socket = raw;
     const nonce = printable(randomBytes(20));
+    const caps = this.tls === null ? CAPS : (CAPS | Cap.SSL) >>> 0;
     socket.write(
       writeHandshake({
         protocolVersion: 10,
         serverVersion: this.serverVersion,
         connectionId: id,
         nonce,
-        capabilities: CAPS,
+        capabilities: caps,
         mariadbCapabilities: 0,
         charset: 45,
         status: Status.AUTOCOMMIT,
         authPlugin: NATIVE,
       }),
     );
-    const first = await channel.read();
+    let first = await channel.read();
+    if (isSslRequest(first.payload) && this.tls !== null) {
+      socket = await acceptTls(channel, socket, this.tls);
+      first = await channel.read();
+    }
     const hr = readHandshakeResponse(first.payload);
     let seq = first.seq;
     let scramble = hr.authResponse;
@@ -157,8 +175,9 @@ export class AdminServer {
       return null;
     }
     socket.write(writeOk({ status: Status.AUTOCOMMIT }, seq + 1));
-    this.log.info({ user: hr.user, ip }, 'admin login');
-    return { user: hr.user, db, caps: hr.capabilities & CAPS };
+    const tls = socket instanceof TLSSocket ? socket.getProtocol() : null;
+    this.log.info({ user: hr.user, ip, tls }, 'admin login');
+    return { user: hr.user, db, caps: hr.capabilities & caps, socket };
   }
 
   private async commands(

@@ -194,7 +194,13 @@ export class Gateway {
     };
     try {
       if (c.admin.users.length > 0) {
-        this.admin = new AdminServer(c.admin, this.runtime, log, this.ctx.profile.current.serverVersion);
+        this.admin = new AdminServer(
+          c.admin,
+          this.runtime,
+          log,
+          this.ctx.profile.current.serverVersion,
+          this.ctx.serverTls,
+        );
         this.adminAddress = await this.admin.listen();
       } else log.info('admin port off: no admin.users configured');
       if (c.admin.http.tokenSha256 !== undefined) {

@@ -8,7 +8,7 @@
 // the account's plugin and its own nonce. A port scan, or a client that never finishes its handshake, costs the backend nothing.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Admission } from '../guard/guard.ts';
 import { type ClientTls, mysqlDn } from '../guard/rules.ts';
 import { Cap, FRAMING_CAPS, RELAYABLE_CAPS } from '../protocol/constants.ts';
@@ -30,6 +30,7 @@ import type { GatewayContext, LoginOutcome } from './context.ts';
 import type { SessionIdentity } from './events.ts';
 import { Follower } from './follow/follower.ts';
 import { Relay } from './relay.ts';
+import { acceptTls, TlsHandshakeError } from './tls.ts';
 
 export type SessionState =
   | 'greeting'
@@ -398,30 +399,13 @@ export class Session {
   }
 
   private async upgradeToTls(): Promise<void> {
-    const tlsCtx = this.ctx.serverTls!;
-    const { leftover, partial } = this.channel.detach();
-    if (partial) throw new ProtocolError('MOAT_PACKET_OUT_OF_ORDER', 'data after SSLRequest before TLS');
-    const raw = this.socket;
-    // The ClientHello may have arrived in the same chunk as the SSLRequest: put it back, the TLS
-    // socket takes over whatever the raw socket has buffered.
-    if (leftover !== null) raw.unshift(leftover);
-    const secure = new TLSSocket(raw, {
-      isServer: true,
-      secureContext: tlsCtx.context,
-      requestCert: tlsCtx.requestCert,
-      rejectUnauthorized: false,
-    });
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secure', resolve);
-      secure.once('error', (e) =>
-        reject(new LoginFailure('tls-error', null, `TLS handshake failed: ${e.message}`)),
-      );
-      secure.once('close', () =>
-        reject(new LoginFailure('tls-error', null, 'client closed during the TLS handshake')),
-      );
-    });
-    secure.removeAllListeners('error');
-    secure.removeAllListeners('close');
+    let secure: TLSSocket;
+    try {
+      secure = await acceptTls(this.channel, this.socket, this.ctx.serverTls!);
+    } catch (e) {
+      if (e instanceof TlsHandshakeError) throw new LoginFailure('tls-error', null, e.message);
+      throw e;
+    }
     this.socket = secure;
     this.tls = { version: secure.getProtocol() ?? 'unknown', cipher: secure.getCipher()?.name ?? 'unknown' };
     const cert = secure.getPeerCertificate();
@@ -432,7 +416,6 @@ export class Session {
         issuer: mysqlDn(cert.issuer as unknown as Record<string, string>),
       };
     }
-    this.channel.reattach(secure);
   }
 
   private enterCommandPhase(): void {

@@ -1,10 +1,14 @@
 // TLS material for the client leg: configured PEM files, or (like MySQL 8's auto-generated
 // certificates) a self-signed ECDSA P-256 pair created in the state directory at first start.
 // ECDSA because a TLS handshake with it costs a fraction of RSA-2048's, which bounds connection rate.
+
 import { webcrypto } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { PacketChannel } from './channel.ts';
 
 export interface ServerTlsOptions {
   cert?: string | undefined;
@@ -77,4 +81,34 @@ export async function generateSelfSigned(commonName: string): Promise<{ cert: st
     .replace(/(.{64})/g, '$1\n')
     .trimEnd()}\n-----END PRIVATE KEY-----\n`;
   return { cert: cert.toString('pem'), key };
+}
+
+/**
+ * The server side of an SSLRequest: the raw socket becomes a TLSSocket and the channel reads
+ * from it. Bytes that came with the SSLRequest (the ClientHello, often) are put back first. Rejects
+ * with the handshake's error, or when the client leaves during it.
+ */
+export async function acceptTls(channel: PacketChannel, raw: Socket, tls: ServerTls): Promise<TLSSocket> {
+  const { leftover, partial } = channel.detach();
+  if (partial) throw new ProtocolError('MOAT_PACKET_OUT_OF_ORDER', 'data after SSLRequest before TLS');
+  if (leftover !== null) raw.unshift(leftover);
+  const secure = new TLSSocket(raw, {
+    isServer: true,
+    secureContext: tls.context,
+    requestCert: tls.requestCert,
+    rejectUnauthorized: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secure', resolve);
+    secure.once('error', (e) => reject(new TlsHandshakeError(`TLS handshake failed: ${e.message}`)));
+    secure.once('close', () => reject(new TlsHandshakeError('client closed during the TLS handshake')));
+  });
+  secure.removeAllListeners('error');
+  secure.removeAllListeners('close');
+  channel.reattach(secure);
+  return secure;
+}
+
+export class TlsHandshakeError extends Error {
+  readonly code = 'MOAT_TLS_HANDSHAKE';
 }

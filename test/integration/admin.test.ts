@@ -233,6 +233,15 @@ test('admin access: a wrong password gets 1045; mysql2 logs in too', async () =>
   assert.ok(existsSync(moat.stateDir));
 });
 
+test('TLS on the admin port, verified against the CA; USE and TRUNCATE host_cache', async () => {
+  const status = await cli('status', [`--ssl-ca=${backend.certs.ca}`, '--ssl-verify-server-cert']);
+  assert.match(status, /SSL:\s+Cipher in use is \S+/);
+  assert.equal(await cli('USE performance_schema; SELECT DATABASE() AS db'), 'db\nperformance_schema\n');
+  await garbage('127.0.3.40');
+  await cli('TRUNCATE TABLE performance_schema.host_cache');
+  assert.equal(await cli("SELECT COUNT(*) AS n FROM host_cache WHERE IP = '127.0.3.40'"), 'n\n0\n');
+});
+
 test('a network outside admin.allowFrom gets 1130', async () => {
   const err = await new Promise<Buffer>((resolve, reject) => {
     const s = netConnect({ host: '127.0.0.1', port: adminPort, localAddress: '127.0.0.2' });
