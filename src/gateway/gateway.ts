@@ -349,6 +349,10 @@ export class Gateway {
             this.guard.status.Connection_errors_peer_address++;
             log.warn({ address, reason }, 'connection rejected before greeting');
           },
+          onAcceptError: (err) => {
+            this.guard.status.Connection_errors_accept++;
+            log.error({ err: err.message }, 'accept failed');
+          },
         },
         c.limits.handshakeTimeoutMs,
       );

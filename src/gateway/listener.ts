@@ -22,6 +22,8 @@ export interface ListenerHandlers {
   onAccept(a: Accepted): void;
   /** A connection that failed before a session existed (bad PROXY header, timeout). */
   onRejected(address: string, reason: string): void;
+  /** accept() failed (EMFILE, ENFILE …): MySQL's Connection_errors_accept. */
+  onAcceptError?(error: Error): void;
 }
 
 export class Listener {
@@ -53,8 +55,8 @@ export class Listener {
       if (e.kind === 'unix') this.server.listen(e.path, done);
       else this.server.listen({ host: e.host, port: e.port, ipv6Only: false }, done);
     });
-    // Errors after start (EMFILE on accept) must not crash the process.
-    this.server.on('error', () => {});
+    // Errors after start (EMFILE on accept) must not crash the process; they are counted.
+    this.server.on('error', (err) => this.handlers.onAcceptError?.(err));
   }
 
   /** The bound address (port 0 in tests resolves to the real port here). */

@@ -1,0 +1,76 @@
+// The audit event model: one record per connection attempt, quit, change of user, statement,
+// block, unblock, login delay and admin statement. Field names follow MySQL Enterprise Audit's
+// where it has one (NAME, CONNECTION_ID, STATUS, USER, HOST, IP, DB), so every sink can be a
+// plain rendering of this record. Statements are redacted before they get here.
+
+export type AuditEventName =
+  | 'Connect'
+  | 'Quit'
+  | 'Change user'
+  | 'Query'
+  | 'Blocked'
+  | 'Unblocked'
+  | 'Delayed'
+  | 'Admin';
+
+export interface AuditEvent {
+  /** ISO 8601 with milliseconds, UTC. */
+  timestamp: string;
+  name: AuditEventName;
+  /** moat's session id (the connection id clients saw in the greeting); 0 when there is none. */
+  connectionId: number;
+  /** MySQL error code: 0 for success (Enterprise Audit's STATUS). */
+  status: number;
+  /** moat's failure class for a failed Connect (a host_cache column family), else null. */
+  failureClass: string | null;
+  /** moat's outcome of a Connect (ok, auth-denied, blocked, …), else null. */
+  outcome: string | null;
+  user: string | null;
+  /** The client's host name when resolved and confirmed, else its address. */
+  host: string;
+  ip: string;
+  port: number;
+  db: string | null;
+  tlsVersion: string | null;
+  tlsCipher: string | null;
+  /** The client program, from the connect attribute `program_name` (or `_program_name`). */
+  program: string | null;
+  /** Which moat wrote it (config `audit.instance`, default the host name). */
+  instance: string;
+  /** Query: the MySQL command (Query, Stmt_execute, Init_DB …) and its statement, redacted. */
+  command: string | null;
+  statement: string | null;
+  sqlState: string | null;
+  /** The error message for a failed Connect or Query. */
+  message: string | null;
+  rows: number | null;
+  affectedRows: number | null;
+  durationMs: number | null;
+}
+
+export function emptyEvent(name: AuditEventName, instance: string): AuditEvent {
+  return {
+    timestamp: new Date().toISOString(),
+    name,
+    connectionId: 0,
+    status: 0,
+    failureClass: null,
+    outcome: null,
+    user: null,
+    host: '',
+    ip: '',
+    port: 0,
+    db: null,
+    tlsVersion: null,
+    tlsCipher: null,
+    program: null,
+    instance,
+    command: null,
+    statement: null,
+    sqlState: null,
+    message: null,
+    rows: null,
+    affectedRows: null,
+    durationMs: null,
+  };
+}
