@@ -46,6 +46,12 @@ export class AdminServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private nextId = 1;
+  /** Every statement run here, with who ran it and how it ended (audit's Admin events). */
+  onStatement: (
+    who: { user: string; ip: string; connectionId: number },
+    sql: string,
+    status: number,
+  ) => void = () => {};
   readonly serverVersion: string;
 
   /** The gateway's client-side TLS, offered on the admin port too (SSLRequest → TLS 1.2+). */
@@ -223,6 +229,7 @@ export class AdminServer {
           reply(writeOk({ affectedRows: r.affectedRows, status: Status.AUTOCOMMIT }, 1));
         } else reply(writeResultSet(r.columns, r.rows, who.caps, 1, Status.AUTOCOMMIT));
       } catch (e) {
+        this.onStatement(auditWho, sql, e instanceof AdminError ? e.error.code : 1105);
         if (e instanceof AdminError) reply(writeErr(e.error, 1));
         else {
           this.log.error({ err: e, statement: redactStatement(sql) }, 'admin statement failed');

@@ -19,6 +19,13 @@ export interface LoginRecord {
   clientPort: number;
   errorCode: number;
   message: string;
+  /** A login, or a COM_CHANGE_USER re-authentication. */
+  kind?: 'connect' | 'change-user';
+  database?: string | null;
+  tlsVersion?: string | null;
+  tlsCipher?: string | null;
+  /** The client program (connect attribute program_name), when sent. */
+  program?: string | null;
 }
 
 export interface GatewayContext {

@@ -318,6 +318,18 @@ export class Session {
     this.enterCommandPhase();
   }
 
+  /** What audit wants to know about this connection with every login record. */
+  private loginContext(kind: 'connect' | 'change-user') {
+    const attr = (name: string) => this.attributes.find(([k]) => k === name)?.[1] ?? null;
+    return {
+      kind,
+      database: this.identity.database,
+      tlsVersion: this.tls?.version ?? null,
+      tlsCipher: this.tls?.cipher ?? null,
+      program: attr('program_name') ?? attr('_program_name'),
+    };
+  }
+
   /** Bytes relayed in the command phase so far, each way. */
   relayBytes(): { fromClient: number; fromBackend: number } {
     return { fromClient: this.relay?.bytesFromClient ?? 0, fromBackend: this.relay?.bytesFromBackend ?? 0 };
@@ -439,6 +451,7 @@ export class Session {
       clientPort: this.origin.port,
       errorCode: 0,
       message: 'login ok',
+      ...this.loginContext('connect'),
     });
     const follower = new Follower(this.identity, this.capabilities, {
       maxStatementLength: this.ctx.config.limits.maxStatementLength,
@@ -500,6 +513,7 @@ export class Session {
       clientPort: this.origin.port,
       errorCode: ok ? 0 : outcome.error.code,
       message: ok ? 'change user ok' : outcome.error.message,
+      ...this.loginContext('change-user'),
     });
     if (!ok) {
       if (!outcome.relayed) this.socket.write(writeErr(outcome.error, outcome.seq));
@@ -557,6 +571,7 @@ export class Session {
       clientPort: this.origin.port,
       errorCode: failure.error?.code ?? 0,
       message: failure.message,
+      ...this.loginContext('connect'),
     });
     this.close(failure.message);
   }

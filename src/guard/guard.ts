@@ -67,7 +67,15 @@ const REFUSALS: ReadonlySet<LoginOutcome> = new Set<LoginOutcome>([
   'cleartext-refused',
 ]);
 
+/** What the guard did, for the audit log. */
+export type GuardAction =
+  | { kind: 'blocked'; block: Block }
+  | { kind: 'unblocked'; block: Block; why: 'manual' | 'expired' | 'flush' }
+  | { kind: 'delayed'; user: string; ip: string; port?: number; delayMs: number; failures: number };
+
 export class Guard {
+  /** Blocks, unblocks and login delays as they happen (the gateway feeds them to audit). */
+  onAction: (a: GuardAction) => void = () => {};
   /** The last 60 minutes of outcomes, oldest first. */
   readonly outcomes: OutcomeMinute[] = [];
   readonly ledger: HostLedger;
@@ -125,7 +133,7 @@ export class Guard {
         })
       : null;
     this.userRules = new UserRules(config.users);
-    this.blocker.onBlock = (b) =>
+    this.blocker.onBlock = (b) => {
       log.warn(
         {
           ip: b.ip,
@@ -135,7 +143,12 @@ export class Guard {
         },
         'host blocked',
       );
-    this.blocker.onUnblock = (b, why) => log.warn({ ip: b.ip, reason: b.reason, why }, 'host unblocked');
+      this.onAction({ kind: 'blocked', block: b });
+    };
+    this.blocker.onUnblock = (b, why) => {
+      log.warn({ ip: b.ip, reason: b.reason, why }, 'host unblocked');
+      this.onAction({ kind: 'unblocked', block: b, why });
+    };
   }
 
   private readonly now: () => number;
@@ -343,6 +356,13 @@ export class Guard {
         };
       }
       this.status.Connection_control_delay_generated++;
+      this.onAction({
+        kind: 'delayed',
+        user,
+        ip: a.ip,
+        delayMs,
+        failures: this.connectionControl.failuresOf(user, a.ip),
+      });
       // Parked: out of the unauthenticated caps while it waits, so that a patient guesser fleet
       // fills only the delayed pool, never the room legitimate clients log in through.
       a.parked = true;
