@@ -217,6 +217,7 @@ export class AdminServer {
       }
       // Every admin statement is recorded: who, from where, what (passwords redacted).
       this.log.info({ admin: who.user, ip: who.host, statement: redactStatement(sql) }, 'admin statement');
+      const auditWho = { user: who.user, ip: who.host, connectionId: who.connectionId };
       try {
         const r = this.engine.execute(sql, {
           user: who.user,
@@ -224,6 +225,7 @@ export class AdminServer {
           db,
           connectionId: who.connectionId,
         });
+        this.onStatement(auditWho, sql, 0);
         if (r.kind === 'ok') {
           if (r.db !== undefined) db = r.db;
           reply(writeOk({ affectedRows: r.affectedRows, status: Status.AUTOCOMMIT }, 1));
