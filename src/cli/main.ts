@@ -1,5 +1,6 @@
 // moat's command line: dispatches to one module per command.
 import { ConfigError } from '../config/load.ts';
+import { audit } from './audit.ts';
 import { demo } from './demo.ts';
 import { hashPassword } from './hash-password.ts';
 import { OPS_COMMANDS, OPS_HELP, OpsError, ops } from './ops.ts';
@@ -11,6 +12,7 @@ const HELP = `Usage: moat <command> [options]
 Commands:
   start           run the gateway (moat start --help)
   demo            a throwaway MariaDB behind moat, scripted attacks, the report (--exit to end)
+  audit grep      search audit files (moat audit --help)
   hash-password   print the stored form of a password for admin.users (reads it from stdin)
   new-token       make an API token and the hash for admin.http.tokenSha256
   hash-token      print the SHA-256 of a token read from stdin
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return hashPassword();
     case 'demo':
       return demo(rest);
+    case 'audit':
+      return audit(rest);
     case 'new-token':
       return newToken();
     case 'hash-token':

@@ -1,0 +1,140 @@
+// `moat audit grep`: search audit files like mysqlauditgrep — JSON lines and Enterprise Audit XML
+// (both the old attribute form and the new element form), rotated and gzipped files included —
+// by event type, status codes and ranges, users, hosts, dates, a LIKE or regex pattern on the
+// statement, and the statement's query type.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import type { AuditEvent } from './event.ts';
+
+export interface GrepFilter {
+  eventTypes?: string[];
+  /** Codes and ranges: `1-9999`, `1045,1130`. */
+  status?: Array<[number, number]>;
+  users?: string[];
+  hosts?: string[];
+  start?: number;
+  end?: number;
+  pattern?: RegExp;
+  queryTypes?: string[];
+}
+
+export type Found = Partial<AuditEvent> & { name: string; timestamp: string };
+
+/** `1-9999,1045` → ranges; a bad part is an error naming it. */
+export function parseStatus(text: string): Array<[number, number]> {
+  return text.split(',').map((part) => {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (m === null) throw new Error(`--status: '${part}' is not a code or a range like 1-9999`);
+    return [Number(m[1]), Number(m[2] ?? m[1])];
+  });
+}
+
+/** SQL LIKE (when the pattern has no regex syntax beyond % and _) or a regular expression. */
+export function parsePattern(text: string, regex: boolean): RegExp {
+  if (regex) return new RegExp(text, 'is');
+  let re = '';
+  for (const c of text) {
+    if (c === '%') re += '[\\s\\S]*';
+    else if (c === '_') re += '[\\s\\S]';
+    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'is');
+}
+
+/** The statement's class by its first keyword, as --query-type names it. */
+export function queryType(statement: string | null | undefined): string | null {
+  if (statement === null || statement === undefined) return null;
+  const m = /^\s*(?:\/\*[\s\S]*?\*\/\s*|--[^\n]*\n\s*|#[^\n]*\n\s*)*(\w+)/.exec(statement);
+  return m === null ? null : m[1]!.toLowerCase();
+}
+
+export function matches(e: Found, f: GrepFilter): boolean {
+  if (f.eventTypes !== undefined && !f.eventTypes.some((t) => t.toLowerCase() === e.name.toLowerCase()))
+    return false;
+  if (f.status !== undefined) {
+    const s = e.status ?? 0;
+    if (!f.status.some(([lo, hi]) => s >= lo && s <= hi)) return false;
+  }
+  if (f.users !== undefined && !f.users.includes(e.user ?? '')) return false;
+  if (f.hosts !== undefined && !f.hosts.includes(e.host ?? '') && !f.hosts.includes(e.ip ?? '')) return false;
+  const t = Date.parse(e.timestamp);
+  if (f.start !== undefined && !(t >= f.start)) return false;
+  if (f.end !== undefined && !(t <= f.end)) return false;
+  if (f.pattern !== undefined && !f.pattern.test(e.statement ?? '')) return false;
+  if (f.queryTypes !== undefined && !f.queryTypes.includes(queryType(e.statement) ?? '')) return false;
+  return true;
+}
+
+/** Every record of one file (gzipped when it ends in .gz), in file order. */
+export async function* readAuditFile(path: string): AsyncGenerator<Found> {
+  const raw = createReadStream(path);
+  const input = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  let xml = '';
+  let inXml = false;
+  for await (const line of lines) {
+    const trimmed = line.trim();
+    if (!inXml && trimmed.startsWith('{')) {
+      yield JSON.parse(trimmed) as Found;
+      continue;
+    }
+    if (trimmed.startsWith('<AUDIT_RECORD')) inXml = true;
+    if (!inXml) continue;
+    xml += `${line}\n`;
+    if (trimmed.endsWith('/>') || trimmed.endsWith('</AUDIT_RECORD>')) {
+      yield fromXml(xml);
+      xml = '';
+      inXml = false;
+    }
+  }
+}
+
+const XML_FIELDS: Record<string, keyof Found> = {
+  NAME: 'name',
+  CONNECTION_ID: 'connectionId',
+  STATUS: 'status',
+  USER: 'user',
+  HOST: 'host',
+  IP: 'ip',
+  DB: 'db',
+  SQLTEXT: 'statement',
+  COMMAND_CLASS: 'command',
+};
+
+/** One AUDIT_RECORD, attributes (old style) or child elements (new style). */
+function fromXml(xml: string): Found {
+  const fields = new Map<string, string>();
+  for (const m of xml.matchAll(/\s([A-Z_]+)="([^"]*)"/g)) fields.set(m[1]!, unescapeXml(m[2]!));
+  const inner = xml.replace(/^\s*<AUDIT_RECORD\b[^>]*>/, '').replace(/<\/AUDIT_RECORD>\s*$/, '');
+  for (const m of inner.matchAll(/<([A-Z_]+)>([\s\S]*?)<\/\1>/g)) fields.set(m[1]!, unescapeXml(m[2]!));
+  const out: Record<string, unknown> = {
+    name: fields.get('NAME') ?? '',
+    timestamp: xmlTime(fields.get('TIMESTAMP')),
+  };
+  for (const [k, v] of fields) {
+    const key = XML_FIELDS[k];
+    if (key === undefined || key === 'name') continue;
+    out[key] = key === 'connectionId' || key === 'status' ? Number(v) : v;
+  }
+  return out as Found;
+}
+
+/** `2026-11-23T12:00:00 UTC` (Enterprise Audit) → ISO. */
+function xmlTime(t: string | undefined): string {
+  if (t === undefined) return '';
+  const iso = t.replace(/ UTC$/, 'Z');
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? t : new Date(ms).toISOString();
+}
+
+function unescapeXml(s: string): string {
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
+    .replace(/&#x([0-9a-f]+);/gi, (_, n: string) => String.fromCodePoint(Number.parseInt(n, 16)))
+    .replace(/&amp;/g, '&');
+}
