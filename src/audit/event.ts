@@ -11,7 +11,9 @@ export type AuditEventName =
   | 'Blocked'
   | 'Unblocked'
   | 'Delayed'
-  | 'Admin';
+  | 'Admin'
+  /** A detection rule fired (detect/): its rule, score and evidence in message / statement. */
+  | 'Alert';
 
 export interface AuditEvent {
   /** ISO 8601 with milliseconds, UTC. */
