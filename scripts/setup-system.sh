@@ -11,6 +11,8 @@ want=(
   python3-pymysql                 # Python PyMySQL (client matrix), used via /usr/bin/python3
   openssl                         # test certificates generated at test time
   chromium                        # headless browser for the dashboard test (/usr/bin/chromium)
+  fail2ban                        # fail2ban-regex + stock filter.d/mysqld-auth.conf (auth-log test)
+  libxml2-utils                   # xmllint: the Enterprise Audit XML test parses the files back
 )
 if [[ "${1:-}" == "--bench" ]]; then
   want+=(sysbench haproxy)        # the load generator and the plain TCP proxy we compare against

@@ -2,6 +2,7 @@
 // (loopback listener, TLS 1.2+, LOCAL INFILE refused); `moat start --help` and the README list them.
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { auditConfigSchema } from '../audit/config.ts';
 import { parseEndpoint } from './address.ts';
 
 const endpoint = z.string().transform((s, ctx) => {
@@ -250,6 +251,8 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /** The audit log: sinks, filters, rotation, strict mode (src/audit/config.ts). Relative paths are in stateDir. */
+  audit: auditConfigSchema.prefault({}),
   /** LOAD DATA LOCAL INFILE lets a server read client files: refused unless allowed here. */
   localInfile: z.boolean().default(false),
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */

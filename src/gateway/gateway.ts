@@ -7,6 +7,9 @@ import { AdminError, type AdminRuntime, type SqlErrorRow } from '../admin/engine
 import { AdminHttp } from '../admin/http.ts';
 import { GatewayMetrics } from '../admin/metrics.ts';
 import { AdminServer } from '../admin/server.ts';
+import { AuditLog } from '../audit/audit-log.ts';
+import type { AuditEvent } from '../audit/event.ts';
+import { fromAdmin, fromCommand, fromGuard, fromLogin, quitWithout } from '../audit/from-gateway.ts';
 import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
@@ -77,6 +80,13 @@ export class Gateway {
   /** The admin port's bound address, when it is on. */
   adminAddress: Endpoint | null = null;
   private readonly startedAt = Date.now();
+  /** The audit log (null when audit.enabled is false). */
+  audit: AuditLog | null = null;
+  private auditTimer: NodeJS.Timeout | null = null;
+
+  private record(e: AuditEvent): void {
+    this.audit?.record(e);
+  }
   private readonly sqlErrors: SqlErrorRow[] = [];
 
   private noteSqlError(e: CommandEvent): void {
@@ -148,12 +158,19 @@ export class Gateway {
       backendTlsFiles: backendTlsFiles(c.backend.tls),
       onCommand: (e) => {
         metrics.command(e);
+        // Commands without a statement and without an answer (Ping aside) are not audit records.
+        if (this.audit !== null && (e.statement !== null || e.errorCode !== 0 || e.command === 'Quit')) {
+          this.audit.record(fromCommand(e, c.audit.instance));
+        }
         if (e.status === 'ERR') this.noteSqlError(e);
         if (debug) log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
         this.hooks.onCommand?.(e);
       },
       onLogin: (r) => {
         metrics.login(r);
+        if (this.audit !== null) {
+          this.audit.record(fromLogin(r, c.audit.instance, this.guard.ledger.get(r.clientAddress)?.host ?? null));
+        }
         if (r.outcome === 'ok') log.debug({ login: r }, 'login');
         else log.info({ login: r }, 'login failed');
         this.hooks.onLogin?.(r);
@@ -170,6 +187,19 @@ export class Gateway {
     this.loadVariables();
     const loaded = this.persistence.start(c.guard.persistIntervalMs);
     log.info(loaded, 'guard state loaded');
+    if (c.audit.enabled) {
+      const audit = new AuditLog(c.audit, log, { baseDir: c.stateDir });
+      try {
+        await audit.start();
+      } catch (e) {
+        this.persistence.stop();
+        throw e;
+      }
+      this.audit = audit;
+      this.guard.onAction = (a) => this.record(fromGuard(a, c.audit.instance));
+      this.auditTimer = setInterval(() => this.enforceStrictAudit(), c.audit.flushIntervalMs);
+      this.auditTimer.unref();
+    }
     try {
       await this.listenAll();
     } catch (e) {
@@ -201,6 +231,7 @@ export class Gateway {
           this.ctx.profile.current.serverVersion,
           this.ctx.serverTls,
         );
+        this.admin.onStatement = (who, sql, status) => this.record(fromAdmin(who, sql, status, c.audit.instance));
         this.adminAddress = await this.admin.listen();
       } else log.info('admin port off: no admin.users configured');
       if (c.admin.http.tokenSha256 !== undefined) {
@@ -399,6 +430,14 @@ export class Gateway {
     if (this.nextId > 0xfffffff0) this.nextId = FIRST_SESSION_ID;
     const o = a.origin;
     const admission = { ip: o.address, local: o.local, listener: o.listener };
+    if (this.audit?.refusing === true) {
+      this.refuse(a, id, {
+        outcome: 'too-many-connections',
+        error: formatServerError('ER_UNKNOWN_ERROR', 'moat: the audit log cannot be written (audit.strict); try again later'),
+        message: 'strict audit: the audit log cannot be written',
+      });
+      return;
+    }
     if (this.guard.unauthenticatedFull) this.shedOldestHandshake();
     const refusal = this.guard.admit(admission);
     if (refusal !== null) {
@@ -425,6 +464,18 @@ export class Gateway {
       return;
     }
     this.startSession(a, id);
+  }
+
+  /**
+   * Strict audit (audit.strict) while the log cannot be written: no statement may run unaudited,
+   * so new connections are refused (see accept) and every session is closed at its next idle
+   * point, in a transaction or not. Default mode never gets here: records are dropped and counted.
+   */
+  private enforceStrictAudit(): void {
+    if (this.audit === null || !this.audit.refusing) return;
+    for (const s of this.sessions.values()) {
+      if (s.loggedIn) s.drain('the audit log cannot be written (audit.strict)', true);
+    }
   }
 
   /**
@@ -463,6 +514,15 @@ export class Gateway {
   private startSession(a: Accepted, id: number): void {
     if (this.ctx === null) return;
     const session = new Session(id, a.socket, a.origin, this.ctx, (s) => {
+      if (s.everLoggedIn && !s.quitReceived && this.audit !== null) {
+        this.audit.record(
+          quitWithout(
+            { id: s.id, user: s.user, ip: s.origin.address, port: s.origin.port, db: s.identity.database },
+            'session ended without COM_QUIT',
+            this.config.audit.instance,
+          ),
+        );
+      }
       const b = s.relayBytes();
       this.metrics.relayed.fromClient += b.fromClient;
       this.metrics.relayed.fromBackend += b.fromBackend;
@@ -494,6 +554,8 @@ export class Gateway {
     this.admin = null;
     await this.http?.close();
     this.http = null;
+    if (this.auditTimer !== null) clearInterval(this.auditTimer);
+    await this.audit?.close();
     this.persistence?.stop();
     this.persistence = null;
   }

@@ -335,6 +335,19 @@ export class Session {
     return { fromClient: this.relay?.bytesFromClient ?? 0, fromBackend: this.relay?.bytesFromBackend ?? 0 };
   }
 
+  /** Logged in (the command phase, or re-authenticating). */
+  get loggedIn(): boolean {
+    return this.state === 'command' || this.state === 'change-user';
+  }
+
+  /** Reached the command phase at some point (it stays true after the session closed). */
+  everLoggedIn = false;
+
+  /** The client ended the session with COM_QUIT. */
+  get quitReceived(): boolean {
+    return this.quit;
+  }
+
   /** Still before its HandshakeResponse: the kind of connection shed first under a flood. */
   get handshaking(): boolean {
     // A login parked in its connection-control delay is not in the unauthenticated count.
@@ -441,6 +454,7 @@ export class Session {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.state = 'command';
+    this.everLoggedIn = true;
     this.guardDone = true;
     this.ctx.guard.finished(this.admission, this.guardUser, 'ok', 0);
     this.ctx.onLogin({
@@ -581,12 +595,12 @@ export class Session {
    * transaction (a pool's idle connection closes at once; a running query finishes first).
    * A login in progress is refused with ER_SERVER_SHUTDOWN.
    */
-  drain(): void {
+  drain(reason = 'moat shutting down', evenInTransaction = false): void {
     if (this.state === 'command' && this.relay !== null && this.follower !== null) {
       const relay = this.relay;
       const follower = this.follower;
       const tryClose = () => {
-        if (relay.isIdle(follower) && !follower.inTransaction) this.close('moat shutting down');
+        if (relay.isIdle(follower) && (evenInTransaction || !follower.inTransaction)) this.close(reason);
       };
       follower.onIdle = () => setImmediate(tryClose);
       tryClose();
