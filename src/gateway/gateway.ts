@@ -169,7 +169,9 @@ export class Gateway {
       onLogin: (r) => {
         metrics.login(r);
         if (this.audit !== null) {
-          this.audit.record(fromLogin(r, c.audit.instance, this.guard.ledger.get(r.clientAddress)?.host ?? null));
+          this.audit.record(
+            fromLogin(r, c.audit.instance, this.guard.ledger.get(r.clientAddress)?.host ?? null),
+          );
         }
         if (r.outcome === 'ok') log.debug({ login: r }, 'login');
         else log.info({ login: r }, 'login failed');
@@ -231,7 +233,8 @@ export class Gateway {
           this.ctx.profile.current.serverVersion,
           this.ctx.serverTls,
         );
-        this.admin.onStatement = (who, sql, status) => this.record(fromAdmin(who, sql, status, c.audit.instance));
+        this.admin.onStatement = (who, sql, status) =>
+          this.record(fromAdmin(who, sql, status, c.audit.instance));
         this.adminAddress = await this.admin.listen();
       } else log.info('admin port off: no admin.users configured');
       if (c.admin.http.tokenSha256 !== undefined) {
@@ -433,7 +436,10 @@ export class Gateway {
     if (this.audit?.refusing === true) {
       this.refuse(a, id, {
         outcome: 'too-many-connections',
-        error: formatServerError('ER_UNKNOWN_ERROR', 'moat: the audit log cannot be written (audit.strict); try again later'),
+        error: formatServerError(
+          'ER_UNKNOWN_ERROR',
+          'moat: the audit log cannot be written (audit.strict); try again later',
+        ),
         message: 'strict audit: the audit log cannot be written',
       });
       return;
