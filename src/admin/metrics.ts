@@ -12,6 +12,7 @@ export class GatewayMetrics {
   private readonly logins = new Map<string, number>();
   private readonly commands = new Map<string, number>();
   private readonly errors = new Map<number, number>();
+  private readonly findings = new Map<string, number>();
   private runtime: AdminRuntime | null = null;
   /** Bytes relayed by sessions already closed (live ones are added at scrape time). */
   readonly relayed = { fromClient: 0, fromBackend: 0 };
@@ -72,6 +73,19 @@ export class GatewayMetrics {
         this.inc({ direction: 'backend_to_client' }, self.relayed.fromBackend + live.fromBackend);
       },
     });
+    new Counter({
+      name: 'moat_detections_total',
+      help: 'Detection findings by rule and severity',
+      labelNames: ['rule', 'severity'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [k, v] of self.findings) {
+          const [rule, severity] = k.split('|') as [string, string];
+          this.inc({ rule, severity }, v);
+        }
+      },
+    });
     new Gauge({
       name: 'moat_status',
       help: "moat's MySQL-named status counters (SHOW GLOBAL STATUS)",
@@ -114,6 +128,11 @@ export class GatewayMetrics {
     const cls = classify(r.outcome, r.errorCode) ?? 'none';
     const k = `${r.outcome}|${cls}`;
     this.logins.set(k, (this.logins.get(k) ?? 0) + 1);
+  }
+
+  finding(rule: string, severity: string): void {
+    const k = `${rule}|${severity}`;
+    this.findings.set(k, (this.findings.get(k) ?? 0) + 1);
   }
 
   command(e: CommandEvent): void {

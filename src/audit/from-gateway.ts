@@ -106,3 +106,30 @@ export function fromAdmin(
   e.status = status;
   return e;
 }
+
+/** A detection finding (detect/): rule, severity and score in outcome and message. */
+export function fromFinding(
+  f: {
+    rule: string;
+    severity: string;
+    scope: string;
+    session: number;
+    user: string;
+    address: string;
+    score: number;
+    reason: string;
+    evidence: string;
+    actions: readonly string[];
+  },
+  instance: string,
+): AuditEvent {
+  const e = emptyEvent('Alert', instance);
+  e.connectionId = f.session;
+  e.user = f.user;
+  e.ip = f.address;
+  e.host = f.address;
+  e.outcome = `${f.rule}/${f.severity}`;
+  e.statement = redactStatement(f.evidence);
+  e.message = `${f.reason} (score ${f.score}, ${f.scope}; actions: ${f.actions.join(', ')})`;
+  return e;
+}

@@ -3,6 +3,7 @@
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { auditConfigSchema } from '../audit/config.ts';
+import { detectConfigSchema } from '../detect/config.ts';
 import { parseEndpoint } from './address.ts';
 
 const endpoint = z.string().transform((s, ctx) => {
@@ -253,6 +254,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** The audit log: sinks, filters, rotation, strict mode (src/audit/config.ts). Relative paths are in stateDir. */
   audit: auditConfigSchema.prefault({}),
+  /** Attack detection over the statement stream (src/detect/config.ts): alert by default. */
+  detect: detectConfigSchema.prefault({}),
   /** LOAD DATA LOCAL INFILE lets a server read client files: refused unless allowed here. */
   localInfile: z.boolean().default(false),
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */

@@ -9,10 +9,18 @@ import { GatewayMetrics } from '../admin/metrics.ts';
 import { AdminServer } from '../admin/server.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import type { AuditEvent } from '../audit/event.ts';
-import { fromAdmin, fromCommand, fromGuard, fromLogin, quitWithout } from '../audit/from-gateway.ts';
+import {
+  fromAdmin,
+  fromCommand,
+  fromFinding,
+  fromGuard,
+  fromLogin,
+  quitWithout,
+} from '../audit/from-gateway.ts';
 import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
+import { Detector, type Finding } from '../detect/detector.ts';
 import { Guard, type Refusal } from '../guard/guard.ts';
 import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
@@ -68,6 +76,7 @@ export class Gateway {
     this.log = log;
     this.hooks = hooks;
     this.guard = new Guard(config.guard, log);
+    this.detector = config.detect.enabled ? new Detector(config.detect) : null;
   }
 
   private persistence: GuardPersistence | null = null;
@@ -83,6 +92,39 @@ export class Gateway {
   /** The audit log (null when audit.enabled is false). */
   audit: AuditLog | null = null;
   private auditTimer: NodeJS.Timeout | null = null;
+
+  /** Attack detection over the command stream (null when detect.enabled is false). */
+  readonly detector: Detector | null;
+
+  /** Acts on a finding: an Alert record and log line always; kill and block when the rule says. */
+  private onFinding(f: Finding): void {
+    this.log.warn(
+      {
+        rule: f.rule,
+        severity: f.severity,
+        scope: f.scope,
+        session: f.session,
+        user: f.user,
+        ip: f.address,
+        score: f.score,
+        reason: f.reason,
+        actions: f.actions,
+      },
+      'detection',
+    );
+    this.metrics.finding(f.rule, f.severity);
+    this.record(fromFinding(f, this.config.audit.instance));
+    if (f.actions.includes('kill')) this.sessions.get(f.session)?.close(`killed by detection rule ${f.rule}`);
+    if (f.actions.includes('block')) {
+      const ms = f.blockSeconds === undefined ? null : f.blockSeconds * 1000;
+      if (this.guard.blockForDetection(f.address, f.rule, ms) === null) {
+        this.log.warn(
+          { ip: f.address, rule: f.rule },
+          'detection would block an exempt address; not blocked',
+        );
+      }
+    }
+  }
 
   private record(e: AuditEvent): void {
     this.audit?.record(e);
@@ -158,6 +200,10 @@ export class Gateway {
       backendTlsFiles: backendTlsFiles(c.backend.tls),
       onCommand: (e) => {
         metrics.command(e);
+        if (this.detector !== null) {
+          const findings = this.detector.observe(e);
+          for (let i = 0; i < findings.length; i++) this.onFinding(findings[i]!);
+        }
         // Commands without a statement and without an answer (Ping aside) are not audit records.
         if (this.audit !== null && (e.statement !== null || e.errorCode !== 0 || e.command === 'Quit')) {
           this.audit.record(fromCommand(e, c.audit.instance));
@@ -218,6 +264,7 @@ export class Gateway {
     this.metrics.liveBytes = () => {
       const sum = { fromClient: 0, fromBackend: 0 };
       for (const s of this.sessions.values()) {
+        this.detector?.sessionEnded(s.id);
         const b = s.relayBytes();
         sum.fromClient += b.fromClient;
         sum.fromBackend += b.fromBackend;
@@ -529,6 +576,7 @@ export class Gateway {
           ),
         );
       }
+      this.detector?.sessionEnded(s.id);
       const b = s.relayBytes();
       this.metrics.relayed.fromClient += b.fromClient;
       this.metrics.relayed.fromBackend += b.fromBackend;

@@ -529,6 +529,12 @@ export class Guard {
     return this.blocker.block(ip, 'manual', by, durationMs, this.now());
   }
 
+  /** A block by the detector (reason 'detection'); null for an exempt address. */
+  blockForDetection(ip: string, rule: string, durationMs: number | null): Block | null {
+    if (this.blocker.isExempt(ip)) return null;
+    return this.blocker.block(ip, 'detection', `detect:${rule}`, durationMs, this.now());
+  }
+
   /** Unblocks one host and clears its connect errors (so it is not re-blocked at once). */
   unblock(ip: string): Block | null {
     this.ledger.resetConnectErrors(ip);
