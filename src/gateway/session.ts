@@ -30,7 +30,7 @@ import type { GatewayContext, LoginOutcome } from './context.ts';
 import type { SessionIdentity } from './events.ts';
 import { Follower } from './follow/follower.ts';
 import { Relay } from './relay.ts';
-import { acceptTls, TlsHandshakeError } from './tls.ts';
+import { acceptTls, clientCertVerified, TlsHandshakeError } from './tls.ts';
 
 export type SessionState =
   | 'greeting'
@@ -436,7 +436,7 @@ export class Session {
     const cert = secure.getPeerCertificate();
     if (cert !== null && Object.keys(cert).length > 0) {
       this.peer = {
-        verified: secure.authorized,
+        verified: clientCertVerified(secure, this.ctx.serverTls!),
         subject: mysqlDn(cert.subject as unknown as Record<string, string>),
         issuer: mysqlDn(cert.issuer as unknown as Record<string, string>),
       };

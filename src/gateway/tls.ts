@@ -2,7 +2,7 @@
 // certificates) a self-signed ECDSA P-256 pair created in the state directory at first start.
 // ECDSA because a TLS handshake with it costs a fraction of RSA-2048's, which bounds connection rate.
 
-import { webcrypto } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -25,6 +25,23 @@ export interface ServerTls {
   requestCert: boolean;
   certPath: string;
   generated: boolean;
+  /** The configured client CA(s), to verify client certificates with (see clientCertVerified). */
+  caCerts: X509Certificate[];
+}
+
+/**
+ * Whether the client's certificate was issued by a configured CA and is within its validity
+ * period. A TLSSocket wrapped by hand (moat upgrades after the SSLRequest, not in a tls.Server)
+ * never sets `authorized`, so moat checks the certificate itself: the signature against each CA's
+ * public key, the issuer name, and the dates. Chains through intermediates are not followed.
+ */
+export function clientCertVerified(secure: TLSSocket, tls: ServerTls, now = Date.now()): boolean {
+  if (secure.authorized) return true;
+  const raw = secure.getPeerCertificate().raw;
+  if (raw === undefined || tls.caCerts.length === 0) return false;
+  const cert = new X509Certificate(raw);
+  if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return false;
+  return tls.caCerts.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
 }
 
 export async function loadServerTls(o: ServerTlsOptions): Promise<ServerTls> {
@@ -52,7 +69,14 @@ export async function loadServerTls(o: ServerTlsOptions): Promise<ServerTls> {
     // One session cache per process: resumed handshakes skip the expensive key exchange.
     sessionIdContext: 'moat',
   });
-  return { context, requestCert: o.ca !== undefined, certPath, generated };
+  const caCerts =
+    o.ca === undefined
+      ? []
+      : (
+          readFileSync(o.ca, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ??
+          []
+        ).map((pem) => new X509Certificate(pem));
+  return { context, requestCert: o.ca !== undefined, certPath, generated, caCerts };
 }
 
 /** A self-signed ECDSA P-256 certificate, valid ten years (MySQL's auto-generated ones are too). */

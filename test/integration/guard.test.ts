@@ -3,11 +3,14 @@
 // blocking with MySQL's 1129, manual blocks with expiry and the exempt list, connection control's
 // measured delays, address and per-user rules, and the connection caps.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import { countOf, type HostRow } from '../../src/guard/ledger.ts';
+import { generateCerts } from '../harness/certs.ts';
 import { testBackend } from '../harness/env.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 import { parseErr, RawClient } from '../harness/raw-mysql.ts';
@@ -362,6 +365,64 @@ describe('floods cannot lock legitimate clients out', () => {
       for (const c of idle) c.destroy();
       const record = await moat.waitForLogin((r) => r.clientAddress === '127.0.6.11');
       assert.equal(record.outcome, 'timeout');
+    } finally {
+      await moat.stop();
+    }
+  });
+});
+
+describe('REQUIRE X509 / SUBJECT / ISSUER', () => {
+  test('a verified client certificate with the right subject and issuer gets in; others get 1045', async () => {
+    const certs = backend.certs;
+    const moat = await startMoat(backend, {
+      tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca },
+      guard: {
+        users: [
+          {
+            user: backend.users.app2.user,
+            require: { x509: true, subject: certs.clientSubject, issuer: certs.caSubject },
+          },
+          { user: app.user, require: { subject: '/CN=someone else' } },
+        ],
+      },
+    });
+    try {
+      const app2 = backend.users.app2;
+      const tls = (withCert: boolean) => ({
+        ca: readFileSync(certs.ca),
+        ...(withCert ? { cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) } : {}),
+      });
+      const attempt = async (user: string, password: string, ssl: object | undefined) => {
+        try {
+          const c = await mysql.createConnection({
+            host: moat.host,
+            port: moat.port,
+            user,
+            password,
+            database: app.database,
+            ssl,
+          });
+          await c.end();
+          return 0;
+        } catch (e) {
+          return (e as { errno?: number }).errno ?? -1;
+        }
+      };
+      const ok = await attempt(app2.user, app2.password, tls(true));
+      assert.equal(ok, 0, 'right certificate');
+      assert.equal(await attempt(app2.user, app2.password, tls(false)), 1045, 'TLS without a certificate');
+      assert.equal(await attempt(app2.user, app2.password, undefined), 1045, 'no TLS at all');
+      assert.equal(await attempt(app.user, app.password, tls(true)), 1045, 'a subject that does not match');
+      // The same subject, issued by another CA with the same name: not verified.
+      const other = await generateCerts(mkdtempSync(join(tmpdir(), 'moat-other-ca-')));
+      const forged = {
+        ca: readFileSync(certs.ca),
+        cert: readFileSync(other.clientCert),
+        key: readFileSync(other.clientKey),
+      };
+      assert.equal(await attempt(app2.user, app2.password, forged), 1045, 'a certificate from another CA');
+      const denied = moat.logins.filter((r) => r.outcome === 'user-tls-required');
+      assert.equal(denied.length, 4);
     } finally {
       await moat.stop();
     }
