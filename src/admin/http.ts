@@ -7,8 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { Endpoint } from '../config/address.ts';
+import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
+import { bindServer } from '../gateway/bind.ts';
 import type { AdminRuntime } from './engine.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { blockedView, failedLoginsView, hostsView, outcomesView, sessionsView, statusView } from './views.ts';
@@ -52,21 +53,10 @@ export class AdminHttp {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     this.server = server;
-    const ep = this.config.listen;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      if (ep.kind === 'unix') server.listen(ep.path, resolve);
-      else server.listen(ep.port, ep.host, resolve);
-    });
-    const a = server.address();
-    const bound: Endpoint =
-      typeof a === 'string' || a === null
-        ? ep
-        : { kind: 'tcp', host: ep.kind === 'tcp' ? ep.host : a.address, port: a.port };
-    this.log.info(
-      { http: bound.kind === 'tcp' ? `${bound.host}:${bound.port}` : bound.path },
-      'admin HTTP listening',
+    const bound = await bindServer(server, this.config.listen, (e) =>
+      this.log.error({ err: e.message }, 'admin HTTP server error'),
     );
+    this.log.info({ http: formatEndpoint(bound) }, 'admin HTTP listening');
     return bound;
   }
 

@@ -7,9 +7,10 @@ import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { redactStatement } from '../audit/redact.ts';
-import type { Endpoint } from '../config/address.ts';
+import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import { blockListOf, type Config } from '../config/schema.ts';
 import { normalizeAddress } from '../gateway/address.ts';
+import { bindServer } from '../gateway/bind.ts';
 import { PacketChannel } from '../gateway/channel.ts';
 import { acceptTls, type ServerTls } from '../gateway/tls.ts';
 import { Cap, Com, Status } from '../protocol/constants.ts';
@@ -75,21 +76,10 @@ export class AdminServer {
   async listen(): Promise<Endpoint> {
     const server = createServer({ noDelay: true }, (s) => void this.serve(s));
     this.server = server;
-    const ep = this.config.listen;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      if (ep.kind === 'unix') server.listen(ep.path, resolve);
-      else server.listen(ep.port, ep.host, resolve);
-    });
-    const a = server.address();
-    const bound: Endpoint =
-      typeof a === 'string' || a === null
-        ? ep
-        : { kind: 'tcp', host: ep.kind === 'tcp' ? ep.host : a.address, port: a.port };
-    this.log.info(
-      { admin: bound.kind === 'tcp' ? `${bound.host}:${bound.port}` : bound.path },
-      'admin port listening',
+    const bound = await bindServer(server, this.config.listen, (e) =>
+      this.log.error({ err: e.message }, 'admin port server error'),
     );
+    this.log.info({ admin: formatEndpoint(bound) }, 'admin port listening');
     return bound;
   }
 

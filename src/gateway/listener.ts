@@ -8,6 +8,7 @@ import { blockListOf, type ListenerConfig } from '../config/schema.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { parseProxyHeader } from '../protocol/proxy-header.ts';
 import { normalizeAddress } from './address.ts';
+import { bindServer, boundEndpoint } from './bind.ts';
 import type { SessionOrigin } from './session.ts';
 
 /** A PROXY v2 header with TLVs is at most 16 + 65535 bytes; real ones are far smaller. */
@@ -46,25 +47,13 @@ export class Listener {
   async listen(): Promise<void> {
     const e = this.endpoint;
     if (e.kind === 'unix') await removeStaleSocket(e.path);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      const done = () => {
-        this.server.off('error', reject);
-        resolve();
-      };
-      if (e.kind === 'unix') this.server.listen(e.path, done);
-      else this.server.listen({ host: e.host, port: e.port, ipv6Only: false }, done);
-    });
     // Errors after start (EMFILE on accept) must not crash the process; they are counted.
-    this.server.on('error', (err) => this.handlers.onAcceptError?.(err));
+    await bindServer(this.server, e, (err) => this.handlers.onAcceptError?.(err));
   }
 
   /** The bound address (port 0 in tests resolves to the real port here). */
   address(): Endpoint {
-    if (this.endpoint.kind === 'unix') return this.endpoint;
-    const a = this.server.address();
-    if (a === null || typeof a === 'string') return this.endpoint;
-    return { kind: 'tcp', host: this.endpoint.host, port: a.port };
+    return boundEndpoint(this.server, this.endpoint);
   }
 
   /** Stops accepting. Accepted connections stay open: ending them is the sessions' business. */
