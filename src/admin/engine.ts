@@ -8,6 +8,7 @@ import type { SessionInfo } from '../gateway/session.ts';
 import type { Guard } from '../guard/guard.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
+import { likeRegExp } from '../sql/like.ts';
 import { TABLES, type TableDef } from './tables.ts';
 
 export interface AdminRuntime {
@@ -123,7 +124,8 @@ export class AdminEngine {
       /^SHOW\s+(?:GLOBAL\s+|SESSION\s+)?(STATUS|VARIABLES)(?:\s+LIKE\s+'((?:[^'\\]|\\.|'')*)')?$/i,
       (m) => {
         const all = m[1]!.toUpperCase() === 'STATUS' ? this.rt.status() : this.rt.variables();
-        const like = m[2] === undefined ? null : likeRegExp(m[2]);
+        // The pattern is an SQL string literal: '' inside it is one quote.
+        const like = m[2] === undefined ? null : likeRegExp(m[2].replace(/''/g, "'"), { ignoreCase: true });
         return {
           kind: 'rows',
           columns: [
@@ -411,18 +413,4 @@ function sqliteError(e: Error, sql: string): ServerError {
     'ER_PARSE_ERROR',
     `You have an error in your SQL syntax; check the manual that corresponds to your moat admin port (SQLite) for the right syntax to use near '${at}' at line 1 (${msg})`,
   );
-}
-
-/** MySQL LIKE (% and _, case-insensitive, backslash escapes) as a RegExp. */
-export function likeRegExp(pattern: string): RegExp {
-  let re = '';
-  const p = pattern.replace(/''/g, "'");
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === '\\' && i + 1 < p.length) re += p[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (c === '%') re += '.*';
-    else if (c === '_') re += '.';
-    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'is');
 }

@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { likeRegExp } from '../sql/like.ts';
 import type { AuditEvent } from './event.ts';
 
 export interface GrepFilter {
@@ -30,16 +31,9 @@ export function parseStatus(text: string): Array<[number, number]> {
   });
 }
 
-/** SQL LIKE (when the pattern has no regex syntax beyond % and _) or a regular expression. */
+/** SQL LIKE (% and _; a backslash is itself) or, with `regex`, a regular expression. */
 export function parsePattern(text: string, regex: boolean): RegExp {
-  if (regex) return new RegExp(text, 'is');
-  let re = '';
-  for (const c of text) {
-    if (c === '%') re += '[\\s\\S]*';
-    else if (c === '_') re += '[\\s\\S]';
-    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'is');
+  return regex ? new RegExp(text, 'is') : likeRegExp(text, { ignoreCase: true, escapes: false });
 }
 
 /** The statement's class by its first keyword, as --query-type names it. */

@@ -7,7 +7,9 @@
 // gives one finding per rule, not a thousand. The gateway carries out the actions: `kill` ends
 // the finding's session, `block` blocks its address for blockSeconds (the guard's exempt list
 // still applies).
+
 import type { CommandEvent } from '../gateway/events.ts';
+import { likeRegExp } from '../sql/like.ts';
 import { type Action, type DetectConfig, RULES, type RuleName, type Severity } from './config.ts';
 import { ERROR_CLASS_LABEL, ERROR_CLASSES, isAccessDenied, probeClass } from './error-classes.ts';
 import { HASH_SEED, Lexer, T, tokenHash } from './lexer.ts';
@@ -93,23 +95,6 @@ class UserState {
   constructor(since: number) {
     this.since = since;
   }
-}
-
-function escapeRegExp(c: string): string {
-  return c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
-}
-
-/** A MySQL account pattern (% and _ wildcards, \ escapes) as an anchored RegExp. */
-export function userPattern(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) re += escapeRegExp(pattern[++i]!);
-    else if (c === '%') re += '.*';
-    else if (c === '_') re += '.';
-    else re += escapeRegExp(c);
-  }
-  return new RegExp(`^${re}$`, 's');
 }
 
 export class Detector {
@@ -224,7 +209,7 @@ export class Detector {
         severity: r.severity,
         actions: [...new Set(r.actions)],
         blockSeconds: r.blockSeconds,
-        exempt: r.exemptUsers.map(userPattern),
+        exempt: r.exemptUsers.map((u) => likeRegExp(u)),
         sessionThreshold: 'sessionThreshold' in r ? r.sessionThreshold : 0,
         addressThreshold: 'addressThreshold' in r ? r.addressThreshold : 0,
         minScore: 'minScore' in r ? r.minScore : 0,

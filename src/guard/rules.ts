@@ -3,6 +3,7 @@
 // options: TLS, a verified client certificate, its SUBJECT / ISSUER, a cipher).
 import { type BlockList, isIP } from 'node:net';
 import { blockListOf } from '../config/schema.ts';
+import { likeRegExp } from '../sql/like.ts';
 
 export type Verdict = 'allow' | 'deny';
 
@@ -79,7 +80,7 @@ export class UserRules {
 
   constructor(rules: readonly UserRuleConfig[]) {
     this.rules = rules.map((r) => ({
-      match: likePattern(r.user),
+      match: likeRegExp(r.user),
       from: r.from === undefined ? null : blockListOf(r.from),
       require: r.require ?? {},
     }));
@@ -124,19 +125,6 @@ export class UserRules {
     }
     return null;
   }
-}
-
-/** MySQL's LIKE wildcards as a whole-string regular expression (`\` escapes them). */
-function likePattern(p: string): RegExp {
-  let re = '';
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === '\\' && i + 1 < p.length) re += p[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (c === '%') re += '.*';
-    else if (c === '_') re += '.';
-    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 's');
 }
 
 /** A certificate name in MySQL's `/K=V/K=V` form, from Node's parsed certificate object. */
