@@ -9,10 +9,10 @@ import type { AdminRuntime } from './engine.ts';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private readonly logins = new Map<string, number>();
-  private readonly commands = new Map<string, number>();
+  private readonly logins = new PairCounts();
+  private readonly commands = new PairCounts();
   private readonly errors = new Map<number, number>();
-  private readonly findings = new Map<string, number>();
+  private readonly findings = new PairCounts();
   private runtime: AdminRuntime | null = null;
   /** Bytes relayed by sessions already closed (live ones are added at scrape time). */
   readonly relayed = { fromClient: 0, fromBackend: 0 };
@@ -25,32 +25,20 @@ export class GatewayMetrics {
       eventLoopMonitoringPrecision: 20,
     });
     const self = this;
-    new Counter({
-      name: 'moat_logins_total',
-      help: 'Login attempts by outcome and failure class (host_cache column family)',
-      labelNames: ['outcome', 'class'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [k, v] of self.logins) {
-          const [outcome, cls] = k.split('|') as [string, string];
-          this.inc({ outcome, class: cls }, v);
-        }
-      },
-    });
-    new Counter({
-      name: 'moat_commands_total',
-      help: 'Commands relayed, by command and status',
-      labelNames: ['command', 'status'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [k, v] of self.commands) {
-          const [command, status] = k.split('|') as [string, string];
-          this.inc({ command, status }, v);
-        }
-      },
-    });
+    pairCounter(
+      this.registry,
+      'moat_logins_total',
+      'Login attempts by outcome and failure class (host_cache column family)',
+      ['outcome', 'class'],
+      this.logins,
+    );
+    pairCounter(
+      this.registry,
+      'moat_commands_total',
+      'Commands relayed, by command and status',
+      ['command', 'status'],
+      this.commands,
+    );
     new Counter({
       name: 'moat_command_errors_total',
       help: 'Commands answered with an ERR, by MySQL error code',
@@ -73,19 +61,13 @@ export class GatewayMetrics {
         this.inc({ direction: 'backend_to_client' }, self.relayed.fromBackend + live.fromBackend);
       },
     });
-    new Counter({
-      name: 'moat_detections_total',
-      help: 'Detection findings by rule and severity',
-      labelNames: ['rule', 'severity'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [k, v] of self.findings) {
-          const [rule, severity] = k.split('|') as [string, string];
-          this.inc({ rule, severity }, v);
-        }
-      },
-    });
+    pairCounter(
+      this.registry,
+      'moat_detections_total',
+      'Detection findings by rule and severity',
+      ['rule', 'severity'],
+      this.findings,
+    );
     new Gauge({
       name: 'moat_status',
       help: "moat's MySQL-named status counters (SHOW GLOBAL STATUS)",
@@ -125,19 +107,54 @@ export class GatewayMetrics {
   }
 
   login(r: LoginRecord): void {
-    const cls = classify(r.outcome, r.errorCode) ?? 'none';
-    const k = `${r.outcome}|${cls}`;
-    this.logins.set(k, (this.logins.get(k) ?? 0) + 1);
+    this.logins.inc(r.outcome, classify(r.outcome, r.errorCode) ?? 'none');
   }
 
   finding(rule: string, severity: string): void {
-    const k = `${rule}|${severity}`;
-    this.findings.set(k, (this.findings.get(k) ?? 0) + 1);
+    this.findings.inc(rule, severity);
   }
 
+  /** Per command (the relay's callback): two Map lookups, no string built. */
   command(e: CommandEvent): void {
-    const k = `${e.command}|${e.status}`;
-    this.commands.set(k, (this.commands.get(k) ?? 0) + 1);
+    this.commands.inc(e.command, e.status);
     if (e.errorCode !== 0) this.errors.set(e.errorCode, (this.errors.get(e.errorCode) ?? 0) + 1);
   }
+}
+
+/** Counts by a pair of labels, kept as nested Maps so that counting builds no key string. */
+class PairCounts {
+  private readonly byFirst = new Map<string, Map<string, number>>();
+
+  inc(a: string, b: string): void {
+    let inner = this.byFirst.get(a);
+    if (inner === undefined) {
+      inner = new Map();
+      this.byFirst.set(a, inner);
+    }
+    inner.set(b, (inner.get(b) ?? 0) + 1);
+  }
+
+  *entries(): Generator<[string, string, number]> {
+    for (const [a, inner] of this.byFirst) for (const [b, n] of inner) yield [a, b, n];
+  }
+}
+
+/** A Counter read from PairCounts at scrape time. */
+function pairCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labels: [string, string],
+  counts: PairCounts,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [a, b, n] of counts.entries()) this.inc({ [labels[0]]: a, [labels[1]]: b }, n);
+    },
+  });
 }

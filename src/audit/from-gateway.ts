@@ -1,5 +1,7 @@
 // Turns what the gateway, the guard and the admin port report into audit events: one function per
 // source, so that every sink sees the same record however it was produced.
+
+import type { Finding } from '../detect/detector.ts';
 import type { LoginRecord } from '../gateway/context.ts';
 import type { CommandEvent } from '../gateway/events.ts';
 import { classify } from '../guard/failure.ts';
@@ -108,21 +110,7 @@ export function fromAdmin(
 }
 
 /** A detection finding (detect/): rule, severity and score in outcome and message. */
-export function fromFinding(
-  f: {
-    rule: string;
-    severity: string;
-    scope: string;
-    session: number;
-    user: string;
-    address: string;
-    score: number;
-    reason: string;
-    evidence: string;
-    actions: readonly string[];
-  },
-  instance: string,
-): AuditEvent {
+export function fromFinding(f: Finding, instance: string): AuditEvent {
   const e = emptyEvent('Alert', instance);
   e.connectionId = f.session;
   e.user = f.user;

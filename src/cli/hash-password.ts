@@ -3,11 +3,10 @@
 // line of standard input, so the password appears in no process list or shell history:
 //   printf '%s\n' 'secret' | moat hash-password      or      moat hash-password < file
 import { nativePasswordHash } from '../admin/password.ts';
+import { firstLineOfStdin } from './stdin.ts';
 
 export async function hashPassword(): Promise<number> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  const password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  const password = await firstLineOfStdin();
   if (password === '') {
     process.stderr.write('moat hash-password: empty password on stdin (an admin user needs one)\n');
     return 2;

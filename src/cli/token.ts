@@ -1,6 +1,7 @@
 // `moat new-token`: a random API token and the SHA-256 that goes into admin.http.tokenSha256
 // (the configuration never holds the token itself). `moat hash-token` hashes one from stdin.
 import { createHash, randomBytes } from 'node:crypto';
+import { firstLineOfStdin } from './stdin.ts';
 
 export function newToken(): number {
   const token = randomBytes(24).toString('base64url');
@@ -10,9 +11,7 @@ export function newToken(): number {
 }
 
 export async function hashToken(): Promise<number> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  const token = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  const token = await firstLineOfStdin();
   if (token === '') {
     process.stderr.write('moat hash-token: empty token on stdin\n');
     return 2;
