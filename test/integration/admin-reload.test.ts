@@ -3,14 +3,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import mysql from 'mysql2/promise';
 import { nativePasswordHash } from '../../src/admin/password.ts';
 import { testBackend } from '../harness/env.ts';
+import { loginCodeFrom, mysqlFrom } from '../harness/hosts.ts';
 import { startMoatProcess } from '../harness/spawn-moat.ts';
 
 const run = promisify(execFile);
@@ -42,20 +41,9 @@ guard:
   );
 }
 
-async function loginCode(port: number, from: string): Promise<number> {
-  try {
-    const c = await mysql.createConnection({
-      host: '127.0.0.1',
-      port,
-      stream: netConnect({ host: '127.0.0.1', port, localAddress: from }),
-      user: backend.users.app.user,
-      password: backend.users.app.password,
-    });
-    await c.end();
-    return 0;
-  } catch (e) {
-    return (e as { errno?: number }).errno ?? -1;
-  }
+function loginCode(port: number, from: string): Promise<number> {
+  const { user, password } = backend.users.app;
+  return loginCodeFrom({ host: '127.0.0.1', port }, from, { user, password });
 }
 
 test('RELOAD CONFIG and SIGHUP apply a changed file to new connections only', async () => {
@@ -68,10 +56,7 @@ test('RELOAD CONFIG and SIGHUP apply a changed file to new connections only', as
       (await run('mariadb', ['-h127.0.0.1', `-P${adminPort}`, '-udba', '-pdba-pw', '--batch', '-e', sql]))
         .stdout;
     assert.equal(await loginCode(moat.port, '127.0.5.1'), 0);
-    const live = await mysql.createConnection({
-      host: '127.0.0.1',
-      port: moat.port,
-      stream: netConnect({ host: '127.0.0.1', port: moat.port, localAddress: '127.0.5.1' }),
+    const live = await mysqlFrom({ host: '127.0.0.1', port: moat.port }, '127.0.5.1', {
       user: backend.users.app.user,
       password: backend.users.app.password,
     });

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { nativePasswordHash } from '../../src/admin/password.ts';
 import { testBackend } from '../harness/env.ts';
+import { loginCodeFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 
 const run = promisify(execFile);
@@ -69,27 +70,12 @@ async function cliError(sql: string, user = DBA.user, password = DBA.password): 
   assert.fail('expected an error');
 }
 
-async function appLogin(from: string, password: string = app.password): Promise<number> {
-  try {
-    const c = await mysql.createConnection({
-      ...app,
-      password,
-      host: moat.host,
-      port: moat.port,
-      stream: netConnect({ host: moat.host, port: moat.port, localAddress: from }),
-    });
-    await c.end();
-    return 0;
-  } catch (e) {
-    return (e as { errno?: number }).errno ?? -1;
-  }
+function appLogin(from: string, password: string = app.password): Promise<number> {
+  return loginCodeFrom(moat, from, { ...app, password });
 }
 
-async function garbage(from: string): Promise<void> {
-  const s = netConnect({ host: moat.host, port: moat.port, localAddress: from });
-  await new Promise((r) => s.once('data', r));
-  s.end(Buffer.from('\x01\x00\x00\x01\xff'));
-  await new Promise((r) => s.once('close', r));
+function garbage(from: string): Promise<Buffer> {
+  return sendGarbage(moat, from);
 }
 
 test("host_cache answers a DBA's query, upper or lower case, as on MySQL", async () => {

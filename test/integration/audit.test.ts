@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -13,6 +12,7 @@ import mysql from 'mysql2/promise';
 import { nativePasswordHash } from '../../src/admin/password.ts';
 import type { AuditEvent } from '../../src/audit/event.ts';
 import { testBackend } from '../harness/env.ts';
+import { mysqlFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 
 const run = promisify(execFile);
@@ -42,14 +42,7 @@ before(async () => {
     },
   });
   const login = (from: string, password: string = app.password) =>
-    mysql.createConnection({
-      ...app,
-      password,
-      host: moat.host,
-      port: moat.port,
-      stream: netConnect({ host: moat.host, port: moat.port, localAddress: from }),
-      connectAttributes: { program_name: 'audit-test' },
-    });
+    mysqlFrom(moat, from, { ...app, password, connectAttributes: { program_name: 'audit-test' } });
   const c = await login('127.0.7.1');
   await c.query('SELECT 1');
   await assert.rejects(c.query('SELECT * FROM no_such_table'));
@@ -59,12 +52,7 @@ before(async () => {
   const dropped = await login('127.0.7.2');
   dropped.destroy(); // no COM_QUIT
   for (let i = 0; i < 3; i++) await assert.rejects(login('127.0.7.3', 'wrong'));
-  for (let i = 0; i < 2; i++) {
-    const s = netConnect({ host: moat.host, port: moat.port, localAddress: '127.0.7.4' });
-    await new Promise((r) => s.once('data', r));
-    s.end(Buffer.from('\x01\x00\x00\x01\xff'));
-    await new Promise((r) => s.once('close', r));
-  }
+  for (let i = 0; i < 2; i++) await sendGarbage(moat, '127.0.7.4');
   moat.gateway.guard.unblock('127.0.7.4');
   const a = moat.gateway.adminAddress;
   assert.ok(a?.kind === 'tcp');

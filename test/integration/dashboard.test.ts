@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { testBackend } from '../harness/env.ts';
+import { loginCodeFrom, mysqlFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 
 const backend = testBackend();
@@ -34,38 +34,17 @@ let base = '';
 let held: mysql.Connection | undefined;
 const pageErrors: string[] = [];
 
-async function login(from: string, password: string = app.password): Promise<mysql.Connection> {
-  return mysql.createConnection({
-    ...app,
-    password,
-    host: moat.host,
-    port: moat.port,
-    // mysql2 has no local-address option: hand it a socket bound to the client "host".
-    stream: netConnect({ host: moat.host, port: moat.port, localAddress: from }),
-    connectTimeout: 5000,
-  });
+function login(from: string, password: string = app.password): Promise<mysql.Connection> {
+  return mysqlFrom(moat, from, { ...app, password, connectTimeout: 5000 });
 }
 
 /** The MySQL error code a login from `from` gets (0 when it succeeds). */
-async function loginCode(from: string, password?: string): Promise<number> {
-  try {
-    const c = await login(from, password);
-    await c.end();
-    return 0;
-  } catch (e) {
-    return (e as { errno?: number }).errno ?? -1;
-  }
+function loginCode(from: string, password: string = app.password): Promise<number> {
+  return loginCodeFrom(moat, from, { ...app, password, connectTimeout: 5000 });
 }
 
-/** Connects from `from`, reads moat's greeting, sends garbage, waits for the close. */
-async function garbage(from: string): Promise<void> {
-  const s = netConnect({ host: moat.host, port: moat.port, localAddress: from });
-  await new Promise((resolve, reject) => {
-    s.once('data', resolve);
-    s.once('error', reject);
-  });
-  s.end(Buffer.from('\x01\x00\x00\x01\xff'));
-  await new Promise((r) => s.once('close', r));
+function garbage(from: string): Promise<Buffer> {
+  return sendGarbage(moat, from);
 }
 
 const hostIps = (p: Page) => p.locator('#hosts tbody tr[data-ip] td:first-child').allTextContents();

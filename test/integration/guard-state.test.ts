@@ -3,12 +3,11 @@
 // written at once; counters within guard.persistIntervalMs.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import mysql from 'mysql2/promise';
 import { testBackend } from '../harness/env.ts';
+import { loginCodeFrom, sendGarbage } from '../harness/hosts.ts';
 import { startMoatProcess } from '../harness/spawn-moat.ts';
 
 const backend = testBackend();
@@ -34,27 +33,12 @@ guard:
 `,
 );
 
-async function garbage(port: number, from: string): Promise<void> {
-  const s = netConnect({ host: '127.0.0.1', port, localAddress: from });
-  await new Promise((r) => s.once('data', r));
-  s.end(Buffer.from('\x01\x00\x00\x01\xff'));
-  await new Promise((r) => s.once('close', r));
+function garbage(port: number, from: string): Promise<Buffer> {
+  return sendGarbage({ host: '127.0.0.1', port }, from);
 }
 
-async function loginCode(port: number, from: string, password: string): Promise<number> {
-  try {
-    const c = await mysql.createConnection({
-      host: '127.0.0.1',
-      port,
-      stream: netConnect({ host: '127.0.0.1', port, localAddress: from }),
-      user: backend.users.app.user,
-      password,
-    });
-    await c.end();
-    return 0;
-  } catch (e) {
-    return (e as { errno?: number }).errno ?? -1;
-  }
+function loginCode(port: number, from: string, password: string): Promise<number> {
+  return loginCodeFrom({ host: '127.0.0.1', port }, from, { user: backend.users.app.user, password });
 }
 
 test('blocks, connect errors and failed-login counts survive SIGKILL', async () => {

@@ -12,58 +12,36 @@ import mysql from 'mysql2/promise';
 import { countOf, type HostRow } from '../../src/guard/ledger.ts';
 import { generateCerts } from '../harness/certs.ts';
 import { testBackend } from '../harness/env.ts';
+import { loginCodeFrom, mysqlFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 import { parseErr, RawClient } from '../harness/raw-mysql.ts';
 
 const backend = testBackend();
 const app = { ...backend.users.app, database: backend.database };
 
-async function login(
-  moat: RunningMoat,
-  from: string,
-  o: { user?: string; password?: string; database?: string; ssl?: boolean } = {},
-): Promise<mysql.Connection> {
-  return mysql.createConnection({
-    host: moat.host,
-    port: moat.port,
-    // mysql2 has no local-address option: hand it a socket bound to the client "host" (its TLS
-    // upgrade needs a socket of its own making, so TLS logins come from 127.0.0.1).
-    stream:
-      from === '127.0.0.1' ? undefined : netConnect({ host: moat.host, port: moat.port, localAddress: from }),
+type LoginOptions = { user?: string; password?: string; database?: string; ssl?: boolean };
+
+/** Logs in as app (or `o.user`) from `from`; TLS logins come from 127.0.0.1 (see mysqlFrom). */
+function login(moat: RunningMoat, from: string, o: LoginOptions = {}): Promise<mysql.Connection> {
+  return mysqlFrom(moat, from === '127.0.0.1' ? null : from, options(o));
+}
+
+function options(o: LoginOptions): mysql.ConnectionOptions {
+  return {
     user: o.user ?? app.user,
     password: o.password ?? app.password,
     database: o.database ?? app.database,
     ssl: o.ssl ? { ca: readFileSync(backend.certs.ca) } : undefined,
     connectTimeout: 10_000,
-  });
+  };
 }
 
 /** The MySQL error code a login from `from` gets (0 when it succeeds). */
-async function loginCode(
-  moat: RunningMoat,
-  from: string,
-  o: Parameters<typeof login>[2] = {},
-): Promise<number> {
-  try {
-    const c = await login(moat, from, o);
-    await c.end();
-    return 0;
-  } catch (e) {
-    return (e as { errno?: number }).errno ?? -1;
-  }
+function loginCode(moat: RunningMoat, from: string, o: LoginOptions = {}): Promise<number> {
+  return loginCodeFrom(moat, from === '127.0.0.1' ? null : from, options(o));
 }
 
-/** Connects from `from`, reads moat's first packet, sends garbage, waits for the close. */
-async function garbage(moat: RunningMoat, from: string): Promise<Buffer> {
-  const s = netConnect({ host: moat.host, port: moat.port, localAddress: from });
-  const first = await new Promise<Buffer>((resolve, reject) => {
-    s.once('data', resolve);
-    s.once('error', reject);
-  });
-  s.write(Buffer.from('GET / HTTP/1.0\r\n\r\n'));
-  await new Promise((r) => s.once('close', r));
-  return first;
-}
+const garbage = sendGarbage;
 
 /** The first packet moat sends a connection from `from` (a greeting, or an ERR in its place). */
 async function firstPacket(moat: RunningMoat, from: string): Promise<Buffer> {

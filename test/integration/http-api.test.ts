@@ -5,11 +5,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { connect as netConnect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import mysql from 'mysql2/promise';
 import { testBackend } from '../harness/env.ts';
+import { loginCodeFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 import { MAIN, NODE } from '../harness/spawn-moat.ts';
 
@@ -36,28 +35,12 @@ before(async () => {
 
 after(() => moat.stop());
 
-async function appLogin(from: string, password: string = app.password): Promise<number> {
-  try {
-    const c = await mysql.createConnection({
-      ...app,
-      password,
-      host: moat.host,
-      port: moat.port,
-      stream: netConnect({ host: moat.host, port: moat.port, localAddress: from }),
-    });
-    await c.query('SELECT 1');
-    await c.end();
-    return 0;
-  } catch (e) {
-    return (e as { errno?: number }).errno ?? -1;
-  }
+function appLogin(from: string, password: string = app.password): Promise<number> {
+  return loginCodeFrom(moat, from, { ...app, password }, 'SELECT 1');
 }
 
-async function garbage(from: string): Promise<void> {
-  const s = netConnect({ host: moat.host, port: moat.port, localAddress: from });
-  await new Promise((r) => s.once('data', r));
-  s.end(Buffer.from('\x01\x00\x00\x01\xff'));
-  await new Promise((r) => s.once('close', r));
+function garbage(from: string): Promise<Buffer> {
+  return sendGarbage(moat, from);
 }
 
 async function api(
