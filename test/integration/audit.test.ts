@@ -160,6 +160,7 @@ test('strict mode: while the log cannot be written, connections are refused; def
   });
   try {
     const first = await mysql.createConnection({ ...app, host: strict.host, port: strict.port });
+    first.on('error', () => {});
     await first.query('SELECT 1').catch(() => undefined);
     await new Promise((r) => setTimeout(r, 150));
     assert.ok(strict.gateway.audit!.refusing, 'the strict audit log is refusing');
@@ -171,6 +172,7 @@ test('strict mode: while the log cannot be written, connections are refused; def
         return true;
       },
     );
+    await assert.rejects(first.query('SELECT 2'), 'the open session was closed at its idle point');
     first.destroy();
 
     const c = await mysql.createConnection({ ...app, host: lax.host, port: lax.port });
