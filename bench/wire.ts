@@ -44,7 +44,7 @@ export function nativeScramble(password: string, nonce: Buffer): Buffer {
   return out;
 }
 
-function cstring(buf: Buffer, at: number): [string, number] {
+export function cstring(buf: Buffer, at: number): [string, number] {
   const end = buf.indexOf(0, at);
   if (end < 0) throw new Error('unterminated string in server packet');
   return [buf.toString('latin1', at, end), end + 1];
