@@ -3,8 +3,9 @@
 // same moat process, interleaved (baseline, flood, baseline, ...). Prints the legitimate QPS and
 // latency of each run side by side, and what happened to the attack; writes
 // bench/results/flood-latest.json. See bench/README.md ("Flood").
+
 import { type ChildProcess, execFile, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -22,12 +23,12 @@ import {
 import { fdCount, type MoatChild, memoryKb, moatRevision, startMoat } from './moat-process.ts';
 import { connectQueryQuit } from './mysql-client.ts';
 import { writeResults } from './results-file.ts';
+import { log, scratch } from './scratch.ts';
 import * as sysbench from './sysbench.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const DATABASE = 'sbtest';
 const exec = promisify(execFile);
-const log = (msg: string): void => void process.stderr.write(msg + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const USAGE = `node bench/flood.ts [flags]
@@ -578,21 +579,7 @@ function attackTable(runs: Run[]): string {
 
 async function main(opts: Options): Promise<void> {
   const startedAt = new Date();
-  const dir = mkdtempSync(join(os.tmpdir(), 'moat-flood-'));
-  const cleanups: (() => Promise<void>)[] = [];
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const fn of cleanups.reverse()) await fn().catch((e) => log(`cleanup: ${e}`));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log(`\n${sig}: stopping`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
+  const { dir, cleanups, cleanup } = scratch('moat-flood-');
   try {
     const load = await machineLoad();
     const busy = `${(load.busy * 100).toFixed(0)}% busy, ${(load.steal * 100).toFixed(0)}% stolen`;

@@ -7,8 +7,8 @@
 // one's. moat runs with --inspect so that a full GC can be forced before every reading (RSS then
 // measures live data rather than garbage not yet collected) and its heap and ledger be looked at;
 // --no-inspect turns that off. Writes bench/results/memory-latest.json. See bench/README.md.
+
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,10 +17,10 @@ import { machineLoad } from './cpu.ts';
 import { fdCount, type MoatChild, memoryKb, moatRevision, startMoat } from './moat-process.ts';
 import { connectQueryQuit } from './mysql-client.ts';
 import { writeResults } from './results-file.ts';
+import { log, scratch } from './scratch.ts';
 import { login, loopbackAddress, manyLoopbackAddress, Wire } from './wire.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
-const log = (msg: string): void => void process.stderr.write(msg + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const USAGE = `node bench/memory.ts [flags]
@@ -396,21 +396,7 @@ function grid(head: string[], rows: string[][], leftCols: number): string {
 
 async function main(opts: Options): Promise<void> {
   const startedAt = new Date();
-  const dir = mkdtempSync(join(os.tmpdir(), 'moat-memory-'));
-  const cleanups: (() => Promise<void>)[] = [];
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const fn of cleanups.reverse()) await fn().catch((e) => log(`cleanup: ${e}`));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log(`\n${sig}: stopping`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
+  const { dir, cleanups, cleanup } = scratch('moat-memory-');
   try {
     const load = await machineLoad();
     const limits = fdLimits();

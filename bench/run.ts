@@ -1,8 +1,8 @@
 // `npm run bench`: sysbench and a connect-rate test against the database directly and through
 // HAProxy, a bare Node pipe and moat, interleaved, with each proxy's own CPU per query.
 // See bench/README.md for how to read the output.
+
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { startMariaDB } from '../test/harness/mariadb.ts';
@@ -11,6 +11,7 @@ import { CLK_TCK, foreignCpuUs, machineLoad, snapshot, stealTicks, treeCpu } fro
 import { connectQueryQuit, type Endpoint } from './mysql-client.ts';
 import { type Options, parseOptions, type Scenario, USAGE } from './options.ts';
 import { type Cell, type Sample, summarize, table, writeJson } from './report.ts';
+import { log, scratch } from './scratch.ts';
 import * as sysbench from './sysbench.ts';
 import { haproxyVersion, type StartContext, startTarget, type Target, unavailable } from './targets.ts';
 
@@ -18,7 +19,6 @@ const repoRoot = resolve(import.meta.dirname, '..');
 const DATABASE = 'sbtest';
 const SETTLE_MS = 500;
 
-const log = (msg: string): void => void process.stderr.write(msg + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function version(cmd: string, args: string[], re: RegExp): string {
@@ -124,21 +124,7 @@ async function runAll(b: Bench, targets: Target[]): Promise<Cell[]> {
 
 async function main(opts: Options): Promise<void> {
   const startedAt = new Date();
-  const cleanups: (() => Promise<void>)[] = [];
-  const dir = mkdtempSync(join(os.tmpdir(), 'moat-bench-'));
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    for (const fn of cleanups.reverse()) await fn().catch((e) => log(`cleanup: ${e}`));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log(`\n${sig}: stopping servers`);
-      void cleanup().then(() => process.exit(130));
-    });
-  }
+  const { dir, cleanups, cleanup } = scratch('moat-bench-');
 
   try {
     const load = await machineLoad();
