@@ -14,6 +14,9 @@ want=(
   fail2ban                        # fail2ban-regex + stock filter.d/mysqld-auth.conf (auth-log test)
   libxml2-utils                   # xmllint: the Enterprise Audit XML test parses the files back
   sysbench                        # ordinary application traffic that detection must not flag
+  redis-server                    # the shared state of a moat fleet (tests start their own, on a free port)
+  nftables                        # nft: the firewall mirror of blocks (tested in network namespaces)
+  iproute2                        # ip netns / veth for the firewall tests
 )
 if [[ "${1:-}" == "--bench" ]]; then
   want+=(haproxy)                 # the plain TCP proxy the benchmarks compare against

@@ -9,7 +9,12 @@ import type { Guard } from '../guard/guard.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
 import { likeRegExp } from '../sql/like.ts';
-import { TABLES, type TableDef } from './tables.ts';
+import { FleetUnavailableError, type FleetView } from '../state/redis/fleet.ts';
+import { FLEET_TABLES } from './fleet-tables.ts';
+import { TABLES as LOCAL_TABLES, type TableDef } from './tables.ts';
+
+const TABLES: readonly TableDef[] = [...LOCAL_TABLES, ...FLEET_TABLES];
+const NAMES_FLEET = /\bfleet_\w+/i;
 
 export interface AdminRuntime {
   guard: Guard;
@@ -26,6 +31,8 @@ export interface AdminRuntime {
   sqlErrors(): SqlErrorRow[];
   /** Re-reads the configuration; returns the settings that only a restart applies. Throws AdminError. */
   reload(): string[];
+  /** The fleet's state on Redis (state.store: redis). Rejects with FleetUnavailableError; undefined without a fleet. */
+  fleetView?(): Promise<FleetView>;
 }
 
 export interface SqlErrorRow {
@@ -71,6 +78,7 @@ export class AdminEngine {
   private readonly db: DatabaseSync;
   private readonly fill = new Map<TableDef, { clear: StatementSync; insert: StatementSync }>();
   private caller: AdminCaller | null = null;
+  private fleet: FleetView | null = null;
 
   constructor(runtime: AdminRuntime) {
     this.rt = runtime;
@@ -89,9 +97,29 @@ export class AdminEngine {
     this.registerFunctions();
   }
 
+  /**
+   * What a statement needs that is not in this process: the fleet's state on Redis, for a statement
+   * naming a fleet_ table. Its result goes to execute(); rejects with AdminError.
+   */
+  async prepare(statement: string): Promise<FleetView | null> {
+    if (!NAMES_FLEET.test(statement)) return null;
+    if (this.rt.fleetView === undefined) {
+      throw new AdminError(
+        formatServerError('ER_UNKNOWN_ERROR', 'fleet views need the shared state: set state.store to redis'),
+      );
+    }
+    try {
+      return await this.rt.fleetView();
+    } catch (e) {
+      const message = e instanceof FleetUnavailableError ? e.message : `fleet state: ${(e as Error).message}`;
+      throw new AdminError(formatServerError('ER_UNKNOWN_ERROR', message));
+    }
+  }
+
   /** Runs one statement. Throws AdminError with the MySQL error a client should see. */
-  execute(statement: string, caller: AdminCaller): AdminResult {
+  execute(statement: string, caller: AdminCaller, fleet: FleetView | null = null): AdminResult {
     this.caller = caller;
+    this.fleet = fleet;
     const sql = statement
       .replace(/^\s*(\/\*[\s\S]*?\*\/\s*)*/, '')
       .replace(/[;\s]+$/, '')
@@ -281,6 +309,7 @@ export class AdminEngine {
       now: Date.now(),
       variables: () => this.rt.variables(),
       sqlErrors: () => this.rt.sqlErrors(),
+      fleet: this.fleet,
     };
     let sessionsLoaded = false;
     for (const t of TABLES) {

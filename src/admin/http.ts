@@ -10,9 +10,18 @@ import type { Logger } from 'pino';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { bindServer } from '../gateway/bind.ts';
+import { FleetUnavailableError } from '../state/redis/fleet.ts';
 import type { AdminRuntime } from './engine.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { blockedView, failedLoginsView, hostsView, outcomesView, sessionsView, statusView } from './views.ts';
+import {
+  blockedView,
+  failedLoginsView,
+  fleetView,
+  hostsView,
+  outcomesView,
+  sessionsView,
+  statusView,
+} from './views.ts';
 
 const STATIC: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
@@ -126,6 +135,16 @@ export class AdminHttp {
           return sessionsView(rt);
         case '/api/outcomes':
           return outcomesView(rt);
+        case '/api/fleet': {
+          try {
+            const v = await fleetView(rt);
+            if (v === null) throw new HttpError(404, 'no fleet: state.store is not redis');
+            return v;
+          } catch (e) {
+            if (e instanceof FleetUnavailableError) throw new HttpError(503, e.message);
+            throw e;
+          }
+        }
       }
       throw new HttpError(404, `no such endpoint: GET ${path}`);
     }

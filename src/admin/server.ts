@@ -209,12 +209,12 @@ export class AdminServer {
       this.log.info({ admin: who.user, ip: who.host, statement: redactStatement(sql) }, 'admin statement');
       const auditWho = { user: who.user, ip: who.host, connectionId: who.connectionId };
       try {
-        const r = this.engine.execute(sql, {
-          user: who.user,
-          host: who.host,
-          db,
-          connectionId: who.connectionId,
-        });
+        const fleet = await this.engine.prepare(sql);
+        const r = this.engine.execute(
+          sql,
+          { user: who.user, host: who.host, db, connectionId: who.connectionId },
+          fleet,
+        );
         this.onStatement(auditWho, sql, 0);
         if (r.kind === 'ok') {
           if (r.db !== undefined) db = r.db;

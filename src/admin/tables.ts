@@ -4,6 +4,7 @@
 import type { SessionInfo } from '../gateway/session.ts';
 import { FAILURE_CLASSES, FAILURE_COLUMN } from '../guard/failure.ts';
 import type { Guard } from '../guard/guard.ts';
+import type { FleetView } from '../state/redis/fleet.ts';
 import type { SqlErrorRow } from './engine.ts';
 
 export interface TableDef {
@@ -20,6 +21,8 @@ export interface TableSource {
   now: number;
   variables(): Array<[string, string | number]>;
   sqlErrors(): SqlErrorRow[];
+  /** The fleet's state, read just before a statement that names a fleet_ table; null otherwise. */
+  fleet: FleetView | null;
 }
 
 export function mysqlTime(ms: number | null): string | null {

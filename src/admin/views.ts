@@ -1,6 +1,7 @@
 // moat's state as JSON for the HTTP API, the dashboard and the CLI: one shape each, in one place.
 import { FAILURE_CLASSES } from '../guard/failure.ts';
 import type { AdminRuntime } from './engine.ts';
+import { mergedTotals } from './fleet-tables.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -65,5 +66,44 @@ export function statusView(rt: AdminRuntime) {
     uptimeSeconds: Number(status.Uptime ?? 0),
     status,
     variables,
+  };
+}
+
+/** The whole fleet (state.store: redis): instances, every instance's rows tagged, merged totals. */
+export async function fleetView(rt: AdminRuntime, now = Date.now()) {
+  if (rt.fleetView === undefined) return null;
+  const f = await rt.fleetView();
+  const blocked = new Set(rt.guard.blocker.list(now).map((b) => b.ip));
+  const counts = (c: number[]) => {
+    const out: Record<string, number> = {};
+    FAILURE_CLASSES.forEach((name, i) => {
+      if ((c[i] ?? 0) > 0) out[name] = c[i]!;
+    });
+    return out;
+  };
+  return {
+    instances: f.instances.map((i) => ({ ...i, startedAt: iso(i.startedAt), lastSeen: iso(i.lastSeen) })),
+    hosts: f.rows.map(({ instance, row: r }) => ({
+      instance,
+      ip: r.ip,
+      sumConnectErrors: r.sumConnectErrors,
+      counts: counts(r.counts),
+      currentConnections: r.currentConnections,
+      totalConnections: r.totalConnections,
+      successes: r.successes,
+      lastSeen: iso(r.lastSeen),
+    })),
+    totals: [...mergedTotals(f.rows)].map(([ip, t]) => ({
+      ip,
+      instances: t.instances,
+      sumConnectErrors: f.connectErrors.get(ip) ?? 0,
+      counts: counts(t.row.counts),
+      currentConnections: t.row.currentConnections,
+      totalConnections: t.row.totalConnections,
+      successes: t.row.successes,
+      firstSeen: iso(t.row.firstSeen),
+      lastSeen: iso(t.row.lastSeen),
+      blocked: blocked.has(ip),
+    })),
   };
 }

@@ -4,6 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { auditConfigSchema } from '../audit/config.ts';
 import { detectConfigSchema } from '../detect/config.ts';
+import { stateConfigSchema } from '../state/config.ts';
 import { parseEndpoint } from './address.ts';
 
 const endpoint = z.string().transform((s, ctx) => {
@@ -261,6 +262,8 @@ export const configSchema = z.strictObject({
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */
   shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
   stateDir: z.string().default('.moat'),
+  /** Where the guard's state lives: SQLite in stateDir (default) or a Redis shared by a fleet (src/state/config.ts). */
+  state: stateConfigSchema.prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -27,6 +27,7 @@ import { AccessPolicy } from '../guard/rules.ts';
 import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
 import { writeErr } from '../protocol/packets/result.ts';
+import { RedisFleet } from '../state/redis/fleet.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
 import type { GatewayContext, LoginRecord } from './context.ts';
@@ -80,6 +81,8 @@ export class Gateway {
   }
 
   private persistence: GuardPersistence | null = null;
+  /** Membership in a fleet sharing its state on Redis (state.store: redis); null for SQLite. */
+  fleet: RedisFleet | null = null;
   private admin: AdminServer | null = null;
   private http: AdminHttp | null = null;
   /** The HTTP API's bound address, when it is on. */
@@ -150,7 +153,7 @@ export class Gateway {
    * settings, TCP-wrappers files, per-listener rules, then the persisted SET GLOBAL values.
    * Returns the changed settings that only a restart applies.
    */
-  reload(): string[] {
+  reload(announce = true): string[] {
     const load = this.hooks.loadConfig;
     if (load === undefined) throw new Error('this moat has no configuration source to reload from');
     const next = load();
@@ -167,6 +170,8 @@ export class Gateway {
       if (JSON.stringify(next[key]) !== JSON.stringify(this.config[key])) restart.push(key);
     }
     this.log.warn({ needsRestart: restart }, 'configuration reloaded');
+    // Rules reach the whole fleet: every instance re-reads its own configuration.
+    if (announce) this.fleet?.announceReload();
     return restart;
   }
 
@@ -227,20 +232,45 @@ export class Gateway {
     };
     this.loadTcpWrappers();
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
-    this.persistence = new GuardPersistence(
+    const fleet = c.state.store === 'redis' ? new RedisFleet(c.state, log) : null;
+    const persistence = new GuardPersistence(
       this.guard,
-      new SqliteStore(join(c.stateDir, 'guard.sqlite')),
+      fleet ?? new SqliteStore(join(c.stateDir, 'guard.sqlite')),
       log,
     );
+    this.persistence = persistence;
     this.loadVariables();
-    const loaded = this.persistence.start(c.guard.persistIntervalMs);
-    log.info(loaded, 'guard state loaded');
+    const loaded = await persistence.start(c.guard.persistIntervalMs);
+    log.info({ ...loaded, store: c.state.store }, 'guard state loaded');
+    if (fleet !== null) {
+      this.fleet = fleet;
+      fleet.attach(this.guard, {
+        settle: () => persistence.settle(),
+        blocked: (b, from, own) => {
+          if (own) {
+            // Made by the shared counter for an error seen here: this instance reports it.
+            log.warn({ ip: b.ip, reason: b.reason, by: b.by, until: b.until }, 'host blocked');
+            this.guard.onAction({ kind: 'blocked', block: b });
+          } else log.info({ ip: b.ip, reason: b.reason, from }, 'host blocked by another instance');
+        },
+        unblocked: (b, from) =>
+          log.info({ ip: b.ip, reason: b.reason, from }, 'host unblocked by another instance'),
+        reload: (from) => {
+          try {
+            this.reload(false);
+            log.info({ from }, 'configuration reloaded at the request of another instance');
+          } catch (e) {
+            log.error({ from, err: (e as Error).message }, 'reload requested by another instance failed');
+          }
+        },
+      });
+    }
     if (c.audit.enabled) {
       const audit = new AuditLog(c.audit, log, { baseDir: c.stateDir });
       try {
         await audit.start();
       } catch (e) {
-        this.persistence.stop();
+        await persistence.stop();
         throw e;
       }
       this.audit = audit;
@@ -251,7 +281,7 @@ export class Gateway {
     try {
       await this.listenAll();
     } catch (e) {
-      this.persistence.stop();
+      await persistence.stop();
       this.persistence = null;
       // All or nothing: a half-open gateway (one listener up, another refused) would keep the
       // process alive without doing what it was configured to do.
@@ -291,7 +321,7 @@ export class Gateway {
     } catch (e) {
       await Promise.all(this.listeners.map((l) => l.close()));
       await this.admin?.close();
-      this.persistence?.stop();
+      await this.persistence?.stop();
       throw e;
     }
     this.startHealthChecks();
@@ -368,7 +398,9 @@ export class Gateway {
       status: () => [
         ...Object.entries(guard.status),
         ['Uptime', Math.floor((Date.now() - this.startedAt) / 1000)],
+        ...this.fleetStatus(),
       ],
+      fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
       setVariable: (name, value) => {
         let known: boolean;
         try {
@@ -391,6 +423,21 @@ export class Gateway {
         this.log.warn({ name, value }, 'SET GLOBAL');
       },
     };
+  }
+
+  /** SHOW STATUS (and /metrics) for the shared state: 1/0 up, outages, waiting changes, drops. */
+  private fleetStatus(): Array<[string, number]> {
+    const f = this.fleet;
+    if (f === null) return [];
+    return [
+      ['Moat_redis_up', f.up ? 1 : 0],
+      ['Moat_redis_outages', f.stats.outages],
+      ['Moat_redis_command_errors', f.stats.commandErrors],
+      ['Moat_redis_pending', f.pending],
+      ['Moat_redis_dropped', f.stats.dropped],
+      ['Moat_redis_replayed', f.stats.replayed],
+      ['Moat_redis_bad_messages', f.stats.badMessages],
+    ];
   }
 
   /** Throws TcpWrappersSyntaxError (file:line in its message) for a rule moat cannot read. */
@@ -610,7 +657,7 @@ export class Gateway {
     this.http = null;
     if (this.auditTimer !== null) clearInterval(this.auditTimer);
     await this.audit?.close();
-    this.persistence?.stop();
+    await this.persistence?.stop();
     this.persistence = null;
   }
 }

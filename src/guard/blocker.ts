@@ -88,6 +88,26 @@ export class Blocker {
       if (b.reason === 'max_connect_errors') this.unblock(b.ip, 'flush');
   }
 
+  /**
+   * A block made by another instance of the fleet: in force here too, without the callbacks (it
+   * was logged, audited and stored where it was made). False when nothing changed.
+   */
+  adopt(b: Block): boolean {
+    const cur = this.blocks.get(b.ip);
+    if (cur !== undefined && cur.since === b.since && cur.until === b.until && cur.reason === b.reason)
+      return false;
+    this.blocks.set(b.ip, b);
+    return true;
+  }
+
+  /** Lifted by another instance of the fleet (no callbacks, as adopt). */
+  drop(ip: string): Block | null {
+    const b = this.blocks.get(ip);
+    if (b === undefined) return null;
+    this.blocks.delete(ip);
+    return b;
+  }
+
   /** Restores a persisted block at start (no log line: it was logged when made). */
   restore(b: Block): void {
     this.blocks.set(b.ip, b);

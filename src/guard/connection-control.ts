@@ -62,8 +62,9 @@ export class ConnectionControl {
     return Math.min(Math.max(ms, minDelayMs), maxDelayMs);
   }
 
-  failed(user: string, host: string): void {
-    if (this.settings.threshold === 0) return;
+  /** Counts a failure; false when connection control is off (threshold 0) and nothing was counted. */
+  failed(user: string, host: string): boolean {
+    if (this.settings.threshold === 0) return false;
     const k = ConnectionControl.key(user, host);
     const n = (this.failures.get(k) ?? 0) + 1;
     this.failures.delete(k);
@@ -76,11 +77,36 @@ export class ConnectionControl {
     }
     this.failures.set(k, n);
     this.onChange(k, n);
+    return true;
   }
 
-  succeeded(user: string, host: string): void {
+  /** Clears the user@host's failures; true when it had some. */
+  succeeded(user: string, host: string): boolean {
     const k = ConnectionControl.key(user, host);
-    if (this.failures.delete(k)) this.onChange(k, null);
+    if (!this.failures.delete(k)) return false;
+    this.onChange(k, null);
+    return true;
+  }
+
+  /**
+   * The fleet's count for a key (0: cleared), from the shared state. Not reported through onChange:
+   * the shared state is where it came from.
+   */
+  setShared(userHost: string, failures: number): void {
+    if (failures <= 0) {
+      this.failures.delete(userHost);
+      return;
+    }
+    if (!this.failures.has(userHost) && this.failures.size >= this.maxEntries) {
+      const oldest = this.failures.keys().next().value;
+      if (oldest !== undefined) this.failures.delete(oldest);
+    }
+    this.failures.set(userHost, failures);
+  }
+
+  /** Every key with failures (for a reconciliation that replaces them all). */
+  keys(): string[] {
+    return [...this.failures.keys()];
   }
 
   /** CONNECTION_CONTROL_FAILED_LOGIN_ATTEMPTS rows. */

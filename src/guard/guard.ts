@@ -10,10 +10,11 @@ import { blockListOf, type GuardConfig } from '../config/schema.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Block, Blocker } from './blocker.ts';
 import { ConnectionControl, INT_MAX } from './connection-control.ts';
-import { classify, type FailureClass, type LoginOutcome } from './failure.ts';
+import { classify, countsAsConnectError, type FailureClass, type LoginOutcome } from './failure.ts';
 import { HostLedger } from './ledger.ts';
 import { type HostResolution, HostResolver } from './resolver.ts';
 import { AccessPolicy, type ClientTls, UserRules } from './rules.ts';
+import type { SharedGuardState } from './shared.ts';
 import type { TcpWrappersDecision, TcpWrappersPolicy } from './tcp-wrappers.ts';
 
 export interface Refusal {
@@ -157,6 +158,9 @@ export class Guard {
     return this.config;
   }
 
+  /** The fleet's shared state (state.store: redis); null for a single instance. */
+  shared: SharedGuardState | null = null;
+
   /** Compiled hosts.allow / hosts.deny (see tcp-wrappers.ts), when configured. */
   private wrappers: TcpWrappersPolicy | null = null;
   /** Reverse DNS, when guard.resolve.enabled. */
@@ -206,8 +210,9 @@ export class Guard {
     const now = this.now();
     this.status.Connections++;
     const ip = a.ip;
+    const known = this.ledger.get(ip) !== undefined;
     this.ledger.connected(ip, now);
-    const refusal = this.refuseAtAccept(a, now);
+    const refusal = this.refuseAtAccept(a, now, known);
     if (refusal !== null) {
       this.status.Aborted_connects++;
       this.countOutcome(refusal.outcome, now);
@@ -221,7 +226,7 @@ export class Guard {
     return null;
   }
 
-  private refuseAtAccept(a: Admission, now: number): Refusal | null {
+  private refuseAtAccept(a: Admission, now: number, known: boolean): Refusal | null {
     const ip = a.ip;
     const block = this.blocker.blocked(ip, now);
     if (block !== null) {
@@ -242,6 +247,16 @@ export class Guard {
           message: d.rule === null ? 'denied by the default policy' : `denied by address rule ${d.rule + 1}`,
         };
       }
+    }
+    const shared = this.shared;
+    if (!known && !a.local && shared !== null && !shared.up && shared.unknownHostsWhenDown === 'deny') {
+      // Fail closed: without the fleet's state this instance cannot know whether the address is
+      // blocked or counted elsewhere.
+      return {
+        outcome: 'acl-denied',
+        error: formatServerError('ER_HOST_NOT_PRIVILEGED', ip),
+        message: 'shared state unavailable and state.redis.unknownHostsWhenDown is deny',
+      };
     }
     const max = this.config.max_connections;
     if (
@@ -417,9 +432,10 @@ export class Guard {
       this.delayed--;
     } else this.leaveUnauthenticated(ip);
     if (outcome === 'ok') {
+      if ((this.ledger.get(ip)?.sumConnectErrors ?? 0) > 0) this.shared?.connectOk(ip);
       this.ledger.success(ip, now);
       if (user !== null) {
-        this.connectionControl.succeeded(user, ip);
+        this.loginSucceeded(user, ip);
         this.sessionsByUser.set(user, (this.sessionsByUser.get(user) ?? 0) + 1);
       }
       this.sessions++;
@@ -437,7 +453,15 @@ export class Guard {
     this.recordFailure(ip, c, now);
     // Connection control counts failed authentications (MySQL: any failed connect after the user
     // is known), never moat's own trouble reaching the backend.
-    if (user !== null && isLoginFailure(c)) this.connectionControl.failed(user, ip);
+    if (user !== null && isLoginFailure(c)) this.loginFailed(user, ip);
+  }
+
+  private loginFailed(user: string, ip: string): void {
+    if (this.connectionControl.failed(user, ip)) this.shared?.loginFailed(ConnectionControl.key(user, ip));
+  }
+
+  private loginSucceeded(user: string, ip: string): void {
+    if (this.connectionControl.succeeded(user, ip)) this.shared?.loginOk(ConnectionControl.key(user, ip));
   }
 
   /**
@@ -446,10 +470,10 @@ export class Guard {
    */
   changeUser(from: string | null, to: string, a: Admission, ok: boolean): void {
     if (!ok) {
-      this.connectionControl.failed(to, a.ip);
+      this.loginFailed(to, a.ip);
       return;
     }
-    this.connectionControl.succeeded(to, a.ip);
+    this.loginSucceeded(to, a.ip);
     if (from !== null) {
       this.ledger.unidentified(from, a.ip);
       const n = (this.sessionsByUser.get(from) ?? 1) - 1;
@@ -475,9 +499,28 @@ export class Guard {
   }
 
   private recordFailure(ip: string, c: FailureClass, now: number): void {
-    const row = this.ledger.failure(ip, c, now);
+    this.ledger.failure(ip, c, now);
+    if (!countsAsConnectError(c)) return;
+    const shared = this.shared;
+    if (shared !== null) {
+      const max = this.blocker.isExempt(ip) ? 0 : this.config.max_connect_errors;
+      shared.connectError(ip, max, this.config.blocking.autoBlockDurationMs);
+      // Up: the shared counter decides, atomically, for the whole fleet (its block arrives here
+      // like any other instance's). Down: this instance decides on what it knows.
+      if (shared.up) return;
+    }
+    this.enforceConnectErrors(ip, now);
+  }
+
+  /**
+   * Blocks `ip` when its connect errors reached max_connect_errors, on local state alone (a single
+   * instance, or a fleet member whose shared state is unavailable).
+   */
+  enforceConnectErrors(ip: string, now = this.now()): void {
+    const row = this.ledger.get(ip);
     const max = this.config.max_connect_errors;
     if (
+      row !== undefined &&
       max > 0 &&
       row.sumConnectErrors >= max &&
       this.blocker.blocked(ip, now) === null &&
@@ -545,6 +588,7 @@ export class Guard {
   flushHosts(): void {
     this.ledger.flush();
     this.blocker.flushAutomatic();
+    this.shared?.hostsFlushed();
   }
 }
 

@@ -146,6 +146,14 @@ export class HostLedger {
     this.onChange(row);
   }
 
+  /** The fleet's SUM_CONNECT_ERRORS for `ip` (shared state), on a row this instance has. */
+  setConnectErrors(ip: string, n: number): void {
+    const row = this.hosts.get(ip);
+    if (row === undefined || row.sumConnectErrors === n) return;
+    row.sumConnectErrors = n;
+    this.onChange(row);
+  }
+
   setHost(ip: string, host: string | null, validated: boolean): void {
     const row = this.hosts.get(ip);
     if (row === undefined) return;

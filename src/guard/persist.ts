@@ -20,6 +20,9 @@ export class GuardPersistence {
   private clearFailed = false;
   private timer: NodeJS.Timeout | null = null;
   private failing = false;
+  /** A write in flight (async stores): the next flush waits for it, then writes what came since. */
+  private writing: Promise<void> | null = null;
+  private again = false;
   /** Batches that could not be written so far (a metric for the admin views). */
   writeErrors = 0;
 
@@ -30,8 +33,11 @@ export class GuardPersistence {
   }
 
   /** Loads the stored state into the guard and starts collecting changes. */
-  start(intervalMs: number, now = Date.now()): { hosts: number; blocks: number; failedLogins: number } {
-    const snap = this.store.load();
+  async start(
+    intervalMs: number,
+    now = Date.now(),
+  ): Promise<{ hosts: number; blocks: number; failedLogins: number }> {
+    const snap = await this.store.load();
     const { ledger, blocker, connectionControl } = this.guard;
     // Oldest first, so the ledger's recency order is what it was.
     for (const h of snap.hosts) ledger.restore(h);
@@ -62,6 +68,10 @@ export class GuardPersistence {
     const onUnblock = blocker.onUnblock;
     blocker.onUnblock = (b, why) => {
       onUnblock(b, why);
+      // An expired block is not written: every store drops lapsed blocks by itself (SQLite at
+      // load, Redis by the key's expiry), and a fleet member's late "expired" must never delete a
+      // newer block another instance has just made.
+      if (why === 'expired') return;
       this.blocks.set(b.ip, null);
       this.flush();
     };
@@ -75,7 +85,12 @@ export class GuardPersistence {
     return { hosts: snap.hosts.length, blocks, failedLogins: snap.failedLogins.length };
   }
 
+  /** Writes what changed; an async store's write runs in the background (one at a time). */
   flush(): void {
+    if (this.writing !== null) {
+      this.again = true;
+      return;
+    }
     if (
       this.hosts.size === 0 &&
       this.removedHosts.size === 0 &&
@@ -97,29 +112,70 @@ export class GuardPersistence {
       removedFailedLogins: [...this.failed].filter(([, n]) => n === null).map(([k]) => k),
       clearFailedLogins: this.clearFailed,
     };
-    try {
-      this.store.apply(changes);
-    } catch (e) {
-      // Keep everything for the next attempt; say so once per outage, not per interval.
-      this.writeErrors++;
-      if (!this.failing)
-        this.log.error({ err: (e as Error).message }, 'guard state could not be saved; retrying');
-      this.failing = true;
-      return;
-    }
-    if (this.failing) this.log.warn({ failedBatches: this.writeErrors }, 'guard state saved again');
-    this.failing = false;
+    // What is written leaves the pending maps now; on failure it goes back unless newer changes
+    // to the same key arrived meanwhile.
     this.hosts.clear();
     this.removedHosts.clear();
     this.blocks.clear();
     this.failed.clear();
     this.clearFailed = false;
+    let result: void | Promise<void>;
+    try {
+      result = this.store.apply(changes);
+    } catch (e) {
+      this.failed_(changes, e as Error);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.writing = result.then(
+        () => this.saved(),
+        (e: Error) => this.failed_(changes, e),
+      );
+      void this.writing.finally(() => {
+        this.writing = null;
+        if (this.again) {
+          this.again = false;
+          this.flush();
+        }
+      });
+    } else this.saved();
   }
 
-  stop(): void {
+  private saved(): void {
+    if (this.failing) this.log.warn({ failedBatches: this.writeErrors }, 'guard state saved again');
+    this.failing = false;
+  }
+
+  private failed_(c: GuardChanges, e: Error): void {
+    // Keep everything for the next attempt; say so once per outage, not per interval.
+    this.writeErrors++;
+    if (!this.failing) this.log.error({ err: e.message }, 'guard state could not be saved; retrying');
+    this.failing = true;
+    for (const h of c.hosts)
+      if (!this.hosts.has(h.ip) && !this.removedHosts.has(h.ip)) this.hosts.set(h.ip, h);
+    for (const ip of c.removedHosts) if (!this.hosts.has(ip)) this.removedHosts.add(ip);
+    for (const b of c.blocks) if (!this.blocks.has(b.ip)) this.blocks.set(b.ip, b);
+    for (const ip of c.removedBlocks) if (!this.blocks.has(ip)) this.blocks.set(ip, null);
+    for (const f of c.failedLogins) if (!this.failed.has(f.userHost)) this.failed.set(f.userHost, f.failures);
+    for (const k of c.removedFailedLogins) if (!this.failed.has(k)) this.failed.set(k, null);
+    if (c.clearFailedLogins) this.clearFailed = true;
+  }
+
+  /**
+   * Writes what is pending now and waits for it (a fleet's reconciliation runs after); rejects
+   * when the store could not take it, so nothing is read back as if it had been written.
+   */
+  async settle(): Promise<void> {
+    while (this.writing !== null) await this.writing;
+    this.flush();
+    while (this.writing !== null) await this.writing;
+    if (this.failing) throw new Error('guard state could not be written to the store');
+  }
+
+  async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.flush();
-    this.store.close();
+    await this.settle().catch(() => {}); // already logged; a stop does not wait for a dead store
+    await this.store.close();
   }
 }

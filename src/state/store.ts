@@ -1,6 +1,7 @@
 // The guard's state behind one interface: the embedded SQLite store (sqlite-store.ts) is the
-// default; a shared Redis store for a fleet of moat instances comes next. Calls are synchronous
-// and batched by the caller (guard/persist.ts), never on the relay path.
+// default; the Redis store (redis/fleet.ts) is shared by a fleet of moat instances. Calls are
+// batched by the caller (guard/persist.ts), never on the relay path; SQLite answers synchronously,
+// Redis with a promise.
 import type { Block } from '../guard/blocker.ts';
 import type { HostRow } from '../guard/ledger.ts';
 
@@ -27,8 +28,8 @@ export interface GuardChanges {
 }
 
 export interface GuardStore {
-  load(): GuardSnapshot;
-  /** Applies one batch atomically. Throws on a storage error (the caller keeps the batch). */
-  apply(changes: GuardChanges): void;
-  close(): void;
+  load(): GuardSnapshot | Promise<GuardSnapshot>;
+  /** Applies one batch (atomically where the store can). Throws / rejects on a storage error (the caller keeps the batch). */
+  apply(changes: GuardChanges): void | Promise<void>;
+  close(): void | Promise<void>;
 }

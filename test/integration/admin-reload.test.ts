@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { nativePasswordHash } from '../../src/admin/password.ts';
+import { configHead } from '../harness/config-file.ts';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom, mysqlFrom } from '../harness/hosts.ts';
 import { startMoatProcess } from '../harness/spawn-moat.ts';
@@ -21,19 +21,7 @@ const config = join(dir, 'moat.yaml');
 function writeConfig(deny: string[]): void {
   writeFileSync(
     config,
-    `listeners:
-  - address: 127.0.0.1:0
-backend:
-  address: ${backend.host}:${backend.port}
-stateDir: ${join(dir, 'state')}
-tls:
-  enabled: false
-admin:
-  listen: 127.0.0.1:0
-  users:
-    - user: dba
-      passwordHash: "${nativePasswordHash('dba-pw')}"
-guard:
+    `${configHead(backend, join(dir, 'state'), { admin: true })}guard:
   access:
     default: allow
     rules: ${deny.length === 0 ? '[]' : `\n      - deny: [${deny.join(', ')}]`}

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { configHead } from '../harness/config-file.ts';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom, sendGarbage } from '../harness/hosts.ts';
 import { startMoatProcess } from '../harness/spawn-moat.ts';
@@ -17,14 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const config = join(dir, 'moat.yaml');
 writeFileSync(
   config,
-  `listeners:
-  - address: 127.0.0.1:0
-backend:
-  address: ${backend.host}:${backend.port}
-stateDir: ${join(dir, 'state')}
-tls:
-  enabled: false
-guard:
+  `${configHead(backend, join(dir, 'state'))}guard:
   max_connect_errors: 3
   connection_control_failed_connections_threshold: 2
   connection_control_min_connection_delay: 1000

@@ -1,0 +1,580 @@
+// One moat instance's membership in a fleet that shares its guard state on Redis.
+//
+// Two roles, one connection pair:
+//   - a GuardStore (persist.ts batches into it): this instance's ledger rows, and blocks made or
+//     lifted here, written to Redis and published on the fleet's channel;
+//   - the guard's SharedGuardState: connect errors and failed logins counted atomically by scripts
+//     (scripts.ts), whose new values every instance, this one included, applies from the channel.
+// The guard never waits for Redis: admission reads local state, which the channel keeps current.
+//
+// States:  connecting ──ready──▶ reconciling ──▶ up ──error/close/timeout──▶ down
+//              │                     ▲  │                                     │
+//              └──────error──────────┼──┴──────────────▶ down ──ready/probe───┘
+// While not up, changes are kept as bounded deltas (pending) and replayed by the reconciliation,
+// which also pulls the fleet's blocks and counts. If Redis lost its data meanwhile (the epoch key
+// changed), every instance pushes what it knows, merged by maximum, before pulling.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Block } from '../../guard/blocker.ts';
+import type { Guard } from '../../guard/guard.ts';
+import type { HostRow } from '../../guard/ledger.ts';
+import type { SharedGuardState } from '../../guard/shared.ts';
+import type { StateConfig } from '../config.ts';
+import type { GuardChanges, GuardSnapshot } from '../store.ts';
+import { createRedisPair, describeRedis, type RedisPair } from './connect.ts';
+import { type FleetKeys, fleetKeys } from './keys.ts';
+import { parseBlock, parseFleetMessage } from './messages.ts';
+import { scanKeys, scanValues } from './scan.ts';
+import { type FleetScripts, fleetScripts } from './scripts.ts';
+
+export type FleetState = 'connecting' | 'reconciling' | 'up' | 'down' | 'closed';
+
+export class FleetUnavailableError extends Error {
+  readonly code = 'MOAT_FLEET_UNAVAILABLE';
+  constructor() {
+    super(
+      'the fleet state on Redis is unavailable: fleet views need it (this instance’s own views still work)',
+    );
+    this.name = 'FleetUnavailableError';
+  }
+}
+
+/** What the gateway does with the fleet's news. */
+export interface FleetHooks {
+  /** Writes the guard's pending changes and waits (so a reconciliation reads what this instance made). */
+  settle(): Promise<void>;
+  /** A block now in force here: made by a script for this instance (`own`), or by another instance. */
+  blocked(b: Block, from: string, own: boolean): void;
+  unblocked(b: Block, from: string): void;
+  /** Another instance ran RELOAD CONFIG. */
+  reload(from: string): void;
+}
+
+interface Delta {
+  reset: boolean;
+  inc: number;
+}
+
+export interface FleetInstance {
+  instance: string;
+  pid: number;
+  startedAt: number;
+  lastSeen: number;
+  state: FleetState;
+}
+
+export interface FleetView {
+  instances: FleetInstance[];
+  /** Every instance's ledger rows, tagged. */
+  rows: Array<{ instance: string; row: HostRow }>;
+  /** The shared SUM_CONNECT_ERRORS per address. */
+  connectErrors: Map<string, number>;
+}
+
+const HEARTBEAT_MS = 1000;
+
+export class RedisFleet implements SharedGuardState {
+  state: FleetState = 'connecting';
+  readonly instance: string;
+  readonly unknownHostsWhenDown: 'allow' | 'deny';
+  readonly stats = { outages: 0, commandErrors: 0, dropped: 0, badMessages: 0, replayed: 0 };
+  private readonly cfg: StateConfig['redis'];
+  private readonly log: Logger;
+  private readonly keys: FleetKeys;
+  private readonly redis: RedisPair;
+  private readonly scripts: FleetScripts;
+  private readonly ttlMs: number;
+  private readonly startedAt = Date.now();
+  private guard: Guard | null = null;
+  private hooks: FleetHooks | null = null;
+  private epoch: string | null = null;
+  private readonly pendingCe = new Map<string, Delta>();
+  private readonly pendingCc = new Map<string, Delta>();
+  private pendingFlush = false;
+  private timer: NodeJS.Timeout | null = null;
+  private reconciling: Promise<void> | null = null;
+
+  constructor(cfg: StateConfig, log: Logger) {
+    this.cfg = cfg.redis;
+    this.instance = cfg.instance;
+    this.unknownHostsWhenDown = cfg.redis.unknownHostsWhenDown;
+    this.log = log.child({ redis: describeRedis(cfg.redis), instance: cfg.instance });
+    this.keys = fleetKeys(cfg.redis.namespace);
+    this.ttlMs = cfg.redis.counterTtlSeconds * 1000;
+    this.redis = createRedisPair(cfg.redis);
+    this.scripts = fleetScripts(this.redis.cmd);
+    const { cmd, sub } = this.redis;
+    for (const c of [cmd, sub]) {
+      c.on('close', () => this.markDown(new Error('connection closed')));
+      c.on('ready', () => this.maybeReconcile());
+    }
+    sub.on('message', (_channel: string, text: string) => this.onMessage(text));
+  }
+
+  get up(): boolean {
+    return this.state === 'up';
+  }
+
+  /** Changes waiting for Redis (a gauge for status and metrics). */
+  get pending(): number {
+    return this.pendingCe.size + this.pendingCc.size + (this.pendingFlush ? 1 : 0);
+  }
+
+  // --- GuardStore --------------------------------------------------------------------------
+
+  /**
+   * Connects and reads this instance's rows, the fleet's blocks and failed-login counts. Redis
+   * unreachable at start is no reason not to serve: an empty snapshot, state down, and the
+   * reconciliation fills the guard in when Redis answers.
+   */
+  async load(): Promise<GuardSnapshot> {
+    const { cmd, sub } = this.redis;
+    try {
+      await Promise.all([cmd.connect(), sub.connect()]);
+      await sub.subscribe(this.keys.channel);
+      await this.ensureEpoch();
+      const [ledger, blocks, failed] = await Promise.all([
+        cmd.hgetall(this.keys.ledger(this.instance)),
+        scanValues(cmd, this.keys.pattern('block')),
+        scanValues(cmd, this.keys.pattern('cc')),
+      ]);
+      const hosts = Object.values(ledger)
+        .map(parseRow)
+        .filter((r) => r !== null)
+        .sort((a, b) => a.lastSeen - b.lastSeen);
+      const ccPrefix = this.keys.prefix('cc');
+      return {
+        hosts,
+        blocks: [...blocks.values()].map(parseBlock).filter((b) => b !== null),
+        failedLogins: [...failed]
+          .map(([k, v]) => ({ userHost: k.slice(ccPrefix.length), failures: Number(v) }))
+          .filter((f) => Number.isInteger(f.failures) && f.failures > 0),
+      };
+    } catch (e) {
+      // Subscribing is queued on the subscriber connection and happens once it connects.
+      void sub.subscribe(this.keys.channel).catch(() => {});
+      this.markDown(e as Error);
+      return { hosts: [], blocks: [], failedLogins: [] };
+    }
+  }
+
+  async apply(c: GuardChanges): Promise<void> {
+    if (this.redis.cmd.status !== 'ready')
+      throw new Error(`Redis is not connected (${this.redis.cmd.status})`);
+    const k = this.keys;
+    const ops: Array<Promise<unknown>> = [];
+    const now = Date.now();
+    for (const b of c.blocks) {
+      const ms = b.until === null ? 0 : b.until - now;
+      if (b.until !== null && ms <= 0) continue;
+      ops.push(this.scripts.block(k.block(b.ip), [JSON.stringify(b), ms, 0, this.instance, k.channel]));
+    }
+    for (const ip of c.removedBlocks) {
+      ops.push(this.scripts.unblock([k.block(ip), k.connectErrors(ip)], [ip, this.instance, k.channel]));
+    }
+    if (c.hosts.length > 0) {
+      const fields: string[] = [];
+      for (const h of c.hosts) fields.push(h.ip, JSON.stringify(h));
+      ops.push(this.redis.cmd.hset(k.ledger(this.instance), ...fields));
+    }
+    if (c.removedHosts.length > 0) ops.push(this.redis.cmd.hdel(k.ledger(this.instance), ...c.removedHosts));
+    // Failed logins are not batched here: they are live shared counters (loginFailed / loginOk).
+    try {
+      await Promise.all(ops);
+    } catch (e) {
+      this.commandFailed(e as Error);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    const wasUp = this.state === 'up';
+    this.state = 'closed';
+    const { cmd, sub } = this.redis;
+    if (wasUp) await cmd.del(this.keys.instance(this.instance)).catch(() => {});
+    // quit() waits for Redis; disconnect() is for a Redis that is not answering.
+    await Promise.all(
+      [cmd, sub].map((c) =>
+        c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : Promise.resolve(c.disconnect()),
+      ),
+    );
+  }
+
+  // --- joining the guard ------------------------------------------------------------------
+
+  /** After the snapshot is in the guard: start sharing, reconcile when Redis answers. */
+  attach(guard: Guard, hooks: FleetHooks): void {
+    this.guard = guard;
+    this.hooks = hooks;
+    guard.shared = this;
+    this.timer = setInterval(() => this.tick(), HEARTBEAT_MS);
+    this.timer.unref();
+    this.maybeReconcile();
+  }
+
+  /** RELOAD CONFIG ran here: every other instance reloads too. */
+  announceReload(): void {
+    if (this.state !== 'up') return;
+    this.publish({ t: 'reload', from: this.instance });
+  }
+
+  // --- SharedGuardState --------------------------------------------------------------------
+
+  connectError(ip: string, max: number, blockMs: number | null): void {
+    if (this.state !== 'up') {
+      this.addPending(this.pendingCe, ip, false, 1);
+      return;
+    }
+    this.countConnectErrors(ip, { reset: false, inc: 1 }, max, blockMs ?? 0).catch((e: Error) => {
+      // Whether the script ran is unknown (a timeout): counted again at the replay, the safer error.
+      this.commandFailed(e);
+      this.addPending(this.pendingCe, ip, false, 1);
+      this.guard?.enforceConnectErrors(ip);
+    });
+  }
+
+  connectOk(ip: string): void {
+    if (this.state !== 'up') {
+      this.addPending(this.pendingCe, ip, true, 0);
+      return;
+    }
+    this.countConnectErrors(ip, { reset: true, inc: 0 }, 0, 0).catch((e: Error) => {
+      this.commandFailed(e);
+      this.addPending(this.pendingCe, ip, true, 0);
+    });
+  }
+
+  private countConnectErrors(ip: string, d: Delta, max: number, blockMs: number): Promise<[number, number]> {
+    const k = this.keys;
+    return this.scripts.connectErrors(
+      [k.connectErrors(ip), k.block(ip)],
+      [d.reset ? '1' : '0', d.inc, this.ttlMs, max, blockMs, Date.now(), ip, this.instance, k.channel],
+    );
+  }
+
+  loginFailed(userHost: string): void {
+    this.failedLogins(userHost, false, 1);
+  }
+
+  loginOk(userHost: string): void {
+    this.failedLogins(userHost, true, 0);
+  }
+
+  hostsFlushed(): void {
+    this.pendingCe.clear();
+    this.pendingFlush = true;
+    if (this.state === 'up') void this.flushHosts().catch((e: Error) => this.commandFailed(e));
+  }
+
+  private failedLogins(userHost: string, reset: boolean, inc: number): void {
+    if (this.state !== 'up') {
+      this.addPending(this.pendingCc, userHost, reset, inc);
+      return;
+    }
+    const k = this.keys;
+    this.scripts
+      .failedLogins(k.failedLogins(userHost), [
+        reset ? '1' : '0',
+        inc,
+        this.ttlMs,
+        userHost,
+        this.instance,
+        k.channel,
+      ])
+      .catch((e: Error) => {
+        this.commandFailed(e);
+        this.addPending(this.pendingCc, userHost, reset, inc);
+      });
+  }
+
+  private async flushHosts(): Promise<void> {
+    this.pendingFlush = false;
+    const keys = await scanKeys(this.redis.cmd, this.keys.pattern('ce'));
+    for (let i = 0; i < keys.length; i += 500) await this.redis.cmd.del(...keys.slice(i, i + 500));
+    await this.publish({ t: 'flush', from: this.instance });
+  }
+
+  /** A change for later, bounded: the least recently changed key goes first, and is counted. */
+  private addPending(map: Map<string, Delta>, key: string, reset: boolean, inc: number): void {
+    const d = map.get(key);
+    const next: Delta = reset ? { reset: true, inc } : { reset: d?.reset ?? false, inc: (d?.inc ?? 0) + inc };
+    map.delete(key);
+    map.set(key, next);
+    if (map.size > this.cfg.maxPending) {
+      const oldest = map.keys().next().value;
+      if (oldest !== undefined) map.delete(oldest);
+      if (this.stats.dropped++ === 0)
+        this.log.error(
+          { maxPending: this.cfg.maxPending },
+          'shared state: too many changes waiting for Redis; the oldest are dropped (counted in Moat_redis_dropped)',
+        );
+    }
+  }
+
+  // --- the channel ---------------------------------------------------------------------------
+
+  private onMessage(text: string): void {
+    const m = parseFleetMessage(text);
+    const g = this.guard;
+    if (m === null) {
+      this.stats.badMessages++;
+      return;
+    }
+    if (g === null) return;
+    switch (m.t) {
+      case 'ce':
+        g.ledger.setConnectErrors(m.ip, m.n);
+        return;
+      case 'cc':
+        g.connectionControl.setShared(m.k, m.n);
+        return;
+      case 'block':
+        if (g.blocker.adopt(m.block)) this.hooks?.blocked(m.block, m.from, m.from === this.instance);
+        return;
+      case 'unblock': {
+        if (m.from === this.instance) return;
+        const b = g.blocker.drop(m.ip);
+        if (b !== null) this.hooks?.unblocked(b, m.from);
+        return;
+      }
+      case 'flush':
+        if (m.from === this.instance) return;
+        for (const r of [...g.ledger.rows()]) g.ledger.setConnectErrors(r.ip, 0);
+        return;
+      case 'reload':
+        if (m.from !== this.instance) this.hooks?.reload(m.from);
+        return;
+    }
+  }
+
+  private publish(m: { t: string; from: string }): Promise<number> {
+    return this.redis.cmd.publish(this.keys.channel, JSON.stringify(m));
+  }
+
+  // --- health and reconciliation ---------------------------------------------------------------
+
+  private commandFailed(e: Error): void {
+    this.stats.commandErrors++;
+    this.markDown(e);
+  }
+
+  private markDown(e: Error): void {
+    if (this.state === 'down' || this.state === 'closed') return;
+    const was = this.state;
+    this.state = 'down';
+    this.stats.outages++;
+    this.log.error(
+      { err: e.message, was, unknownHostsWhenDown: this.unknownHostsWhenDown },
+      'shared state on Redis unavailable: serving with local state; changes are kept and replayed when it returns',
+    );
+  }
+
+  /** Every second: the heartbeat while up; while down, a PING decides whether to reconcile. */
+  private tick(): void {
+    if (this.state === 'up') this.heartbeat();
+    else if (this.state === 'down') this.maybeReconcile();
+  }
+
+  private heartbeat(): void {
+    const { cmd } = this.redis;
+    {
+      const beat: FleetInstance = {
+        instance: this.instance,
+        pid: process.pid,
+        startedAt: this.startedAt,
+        lastSeen: Date.now(),
+        state: this.state,
+      };
+      cmd
+        .set(this.keys.instance(this.instance), JSON.stringify(beat), 'PX', HEARTBEAT_MS * 5)
+        .catch((e: Error) => this.commandFailed(e));
+    }
+  }
+
+  private maybeReconcile(): void {
+    if (this.guard === null || this.reconciling !== null) return;
+    if (this.state !== 'down' && this.state !== 'connecting') return;
+    const { cmd, sub } = this.redis;
+    if (cmd.status !== 'ready' || sub.status !== 'ready') return;
+    this.reconciling = this.reconcile().finally(() => {
+      this.reconciling = null;
+    });
+  }
+
+  private async reconcile(): Promise<void> {
+    const g = this.guard!;
+    const { cmd } = this.redis;
+    this.state = 'reconciling';
+    const started = Date.now();
+    try {
+      await cmd.ping();
+      const lost = await this.ensureEpoch();
+      const before = new Map(g.blocker.list(Date.now()).map((b) => [b.ip, b.since]));
+      // Blocks and unblocks made here while Redis was away are written first.
+      await this.hooks!.settle();
+      const replayed = await this.replay();
+      if (lost) await this.pushAll(g);
+      await this.pull(g, before);
+      this.state = 'up';
+      this.heartbeat();
+      this.log.warn(
+        { replayed, pushedAll: lost, ms: Date.now() - started, outages: this.stats.outages },
+        'shared state on Redis reconciled',
+      );
+      // What changed during the reconciliation itself.
+      if (this.pending > 0) await this.replay();
+    } catch (e) {
+      if (this.state === 'reconciling') this.state = 'connecting';
+      this.markDown(e as Error);
+    }
+  }
+
+  /** Sets the epoch when Redis has none; true when it is not the one this instance knew. */
+  private async ensureEpoch(): Promise<boolean> {
+    const { cmd } = this.redis;
+    await cmd.set(this.keys.epoch, randomUUID(), 'NX');
+    const epoch = await cmd.get(this.keys.epoch);
+    const lost = this.epoch !== null && epoch !== this.epoch;
+    this.epoch = epoch;
+    return lost;
+  }
+
+  private async replay(): Promise<number> {
+    const g = this.guard!;
+    const k = this.keys;
+    let n = 0;
+    if (this.pendingFlush) await this.flushHosts();
+    const max = g.settings.max_connect_errors;
+    const blockMs = g.settings.blocking.autoBlockDurationMs ?? 0;
+    for (const [ip, d] of [...this.pendingCe]) {
+      this.pendingCe.delete(ip);
+      await this.countConnectErrors(ip, d, g.blocker.isExempt(ip) ? 0 : max, blockMs);
+      n++;
+    }
+    for (const [key, d] of [...this.pendingCc]) {
+      this.pendingCc.delete(key);
+      await this.scripts.failedLogins(k.failedLogins(key), [
+        d.reset ? '1' : '0',
+        d.inc,
+        this.ttlMs,
+        key,
+        this.instance,
+        k.channel,
+      ]);
+      n++;
+    }
+    this.stats.replayed += n;
+    return n;
+  }
+
+  /** Redis came back empty: what this instance knows goes in, merged with the others' by maximum. */
+  private async pushAll(g: Guard): Promise<void> {
+    const k = this.keys;
+    const now = Date.now();
+    const fields: string[] = [];
+    for (const r of g.ledger.rows()) fields.push(r.ip, JSON.stringify(r));
+    for (let i = 0; i < fields.length; i += 1000) {
+      await this.redis.cmd.hset(k.ledger(this.instance), ...fields.slice(i, i + 1000));
+    }
+    for (const r of g.ledger.rows()) {
+      if (r.sumConnectErrors > 0)
+        await this.scripts.raise(k.connectErrors(r.ip), r.sumConnectErrors, this.ttlMs);
+    }
+    for (const e of g.connectionControl.entries()) {
+      await this.scripts.raise(k.failedLogins(e.userHost), e.failedAttempts, this.ttlMs);
+    }
+    for (const b of g.blocker.list(now)) {
+      const ms = b.until === null ? 0 : b.until - now;
+      await this.scripts.block(k.block(b.ip), [JSON.stringify(b), ms, 1, this.instance, k.channel]);
+    }
+  }
+
+  /** The fleet's blocks and counts replace this instance's view of them. */
+  private async pull(g: Guard, before: Map<string, number>): Promise<void> {
+    const k = this.keys;
+    const { cmd } = this.redis;
+    const [blocks, ce, cc] = await Promise.all([
+      scanValues(cmd, k.pattern('block')),
+      scanValues(cmd, k.pattern('ce')),
+      scanValues(cmd, k.pattern('cc')),
+    ]);
+    const inRedis = new Set<string>();
+    for (const v of blocks.values()) {
+      const b = parseBlock(v);
+      if (b === null) continue;
+      inRedis.add(b.ip);
+      if (g.blocker.adopt(b)) this.hooks!.blocked(b, 'fleet', false);
+    }
+    // Lifted elsewhere (or lapsed) while this instance was away; a block made since is kept.
+    for (const [ip, since] of before) {
+      if (inRedis.has(ip)) continue;
+      const cur = g.blocker.blocked(ip, Date.now());
+      if (cur?.since !== since) continue;
+      const b = g.blocker.drop(ip);
+      if (b !== null) this.hooks!.unblocked(b, 'fleet');
+    }
+    const cePrefix = k.prefix('ce');
+    const counts = new Map([...ce].map(([key, v]) => [key.slice(cePrefix.length), Number(v)]));
+    for (const r of [...g.ledger.rows()]) g.ledger.setConnectErrors(r.ip, counts.get(r.ip) ?? 0);
+    const ccPrefix = k.prefix('cc');
+    const failed = new Map([...cc].map(([key, v]) => [key.slice(ccPrefix.length), Number(v)]));
+    for (const key of g.connectionControl.keys()) if (!failed.has(key)) g.connectionControl.setShared(key, 0);
+    for (const [key, n] of failed) if (Number.isInteger(n)) g.connectionControl.setShared(key, n);
+  }
+
+  // --- fleet views ---------------------------------------------------------------------------
+
+  /** Every instance's ledger, tagged, and the shared counts. Throws FleetUnavailableError when down. */
+  async view(): Promise<FleetView> {
+    if (this.state !== 'up') throw new FleetUnavailableError();
+    const k = this.keys;
+    const { cmd } = this.redis;
+    try {
+      await this.hooks?.settle();
+      const [beats, ledgers, ce] = await Promise.all([
+        scanValues(cmd, k.pattern('instance')),
+        scanKeys(cmd, k.pattern('ledger')),
+        scanValues(cmd, k.pattern('ce')),
+      ]);
+      const instances: FleetInstance[] = [];
+      for (const v of beats.values()) {
+        try {
+          instances.push(JSON.parse(v) as FleetInstance);
+        } catch {
+          this.stats.badMessages++;
+        }
+      }
+      const rows: FleetView['rows'] = [];
+      const lp = k.prefix('ledger');
+      for (const key of ledgers) {
+        const instance = key.slice(lp.length);
+        for (const v of Object.values(await cmd.hgetall(key))) {
+          const row = parseRow(v);
+          if (row !== null) rows.push({ instance, row });
+        }
+      }
+      const cp = k.prefix('ce');
+      const connectErrors = new Map([...ce].map(([key, v]) => [key.slice(cp.length), Number(v)]));
+      return {
+        instances: instances.sort((a, b) => a.instance.localeCompare(b.instance)),
+        rows,
+        connectErrors,
+      };
+    } catch (e) {
+      if (e instanceof FleetUnavailableError) throw e;
+      this.commandFailed(e as Error);
+      throw new FleetUnavailableError();
+    }
+  }
+}
+
+function parseRow(text: string): HostRow | null {
+  try {
+    const r = JSON.parse(text) as HostRow;
+    return typeof r.ip === 'string' && Array.isArray(r.counts) ? r : null;
+  } catch {
+    return null;
+  }
+}
