@@ -2,6 +2,7 @@
 import { ConfigError } from '../config/load.ts';
 import { audit } from './audit.ts';
 import { demo } from './demo.ts';
+import { FIREWALL_HELP, firewall } from './firewall.ts';
 import { hashPassword } from './hash-password.ts';
 import { OPS_COMMANDS, OPS_HELP, OpsError, ops } from './ops.ts';
 import { START_HELP, start } from './start.ts';
@@ -12,6 +13,7 @@ const HELP = `Usage: moat <command> [options]
 Commands:
   start           run the gateway (moat start --help)
   demo            a throwaway MariaDB behind moat, scripted attacks, the report (--exit to end)
+  firewall rules  the nftables rules that admit only moat to the backend (moat firewall --help)
   audit grep      search audit files (moat audit --help)
   hash-password   print the stored form of a password for admin.users (reads it from stdin)
   new-token       make an API token and the hash for admin.http.tokenSha256
@@ -21,6 +23,9 @@ ${OPS_HELP}
 
 moat is a security gateway for MySQL and MariaDB. See README.md.
 `;
+
+/** `moat help <command>`. */
+const HELPS: Record<string, string> = { start: START_HELP, firewall: FIREWALL_HELP };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -34,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return demo(rest);
     case 'audit':
       return audit(rest);
+    case 'firewall':
+      return firewall(rest);
     case 'new-token':
       return newToken();
     case 'hash-token':
@@ -42,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
     case '--help':
     case 'help':
-      process.stdout.write(rest[0] === 'start' ? START_HELP : HELP);
+      process.stdout.write(HELPS[rest[0] ?? ''] ?? HELP);
       return 0;
     default:
       if (OPS_COMMANDS.includes(command)) return ops(command, rest);

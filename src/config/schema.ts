@@ -4,6 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { auditConfigSchema } from '../audit/config.ts';
 import { detectConfigSchema } from '../detect/config.ts';
+import { firewallConfigSchema } from '../firewall/config.ts';
 import { stateConfigSchema } from '../state/config.ts';
 import { parseEndpoint } from './address.ts';
 
@@ -262,6 +263,8 @@ export const configSchema = z.strictObject({
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */
   shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
   stateDir: z.string().default('.moat'),
+  /** Mirror blocks into an nftables table of moat's own (src/firewall/config.ts). Off by default. */
+  firewall: firewallConfigSchema.prefault({}),
   /** Where the guard's state lives: SQLite in stateDir (default) or a Redis shared by a fleet (src/state/config.ts). */
   state: stateConfigSchema.prefault({}),
   log: z

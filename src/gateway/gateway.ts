@@ -21,6 +21,7 @@ import { redactStatement } from '../audit/redact.ts';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { Detector, type Finding } from '../detect/detector.ts';
+import { FirewallMirror } from '../firewall/mirror.ts';
 import { Guard, type Refusal } from '../guard/guard.ts';
 import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
@@ -83,6 +84,8 @@ export class Gateway {
   private persistence: GuardPersistence | null = null;
   /** Membership in a fleet sharing its state on Redis (state.store: redis); null for SQLite. */
   fleet: RedisFleet | null = null;
+  /** Blocks mirrored into nftables (firewall.enabled and the privilege to); null otherwise. */
+  firewall: FirewallMirror | null = null;
   private admin: AdminServer | null = null;
   private http: AdminHttp | null = null;
   /** The HTTP API's bound address, when it is on. */
@@ -166,7 +169,16 @@ export class Gateway {
         this.guard.setListenerAccess(l.name, new AccessPolicy(lc.access.default, lc.access.rules));
     }
     this.loadVariables();
-    for (const key of ['listeners', 'backend', 'tls', 'admin', 'limits', 'stateDir'] as const) {
+    for (const key of [
+      'listeners',
+      'backend',
+      'tls',
+      'admin',
+      'limits',
+      'stateDir',
+      'state',
+      'firewall',
+    ] as const) {
       if (JSON.stringify(next[key]) !== JSON.stringify(this.config[key])) restart.push(key);
     }
     this.log.warn({ needsRestart: restart }, 'configuration reloaded');
@@ -252,9 +264,13 @@ export class Gateway {
             log.warn({ ip: b.ip, reason: b.reason, by: b.by, until: b.until }, 'host blocked');
             this.guard.onAction({ kind: 'blocked', block: b });
           } else log.info({ ip: b.ip, reason: b.reason, from }, 'host blocked by another instance');
+          // Another instance's block holds here too, so the kernel drops it here too.
+          if (!own) void this.firewall?.block(b);
         },
-        unblocked: (b, from) =>
-          log.info({ ip: b.ip, reason: b.reason, from }, 'host unblocked by another instance'),
+        unblocked: (b, from) => {
+          log.info({ ip: b.ip, reason: b.reason, from }, 'host unblocked by another instance');
+          void this.firewall?.unblock(b.ip);
+        },
         reload: (from) => {
           try {
             this.reload(false);
@@ -289,6 +305,7 @@ export class Gateway {
       this.listeners = [];
       throw e;
     }
+    await this.startFirewall();
     this.runtime = this.adminRuntime();
     this.metrics.attach(this.runtime);
     this.metrics.liveBytes = () => {
@@ -325,6 +342,25 @@ export class Gateway {
       throw e;
     }
     this.startHealthChecks();
+  }
+
+  /**
+   * The nftables mirror of blocks, on the ports the listeners are bound to (known only now). Its
+   * writes follow the guard's actions after the audit's; off with one warning when it cannot work.
+   */
+  private async startFirewall(): Promise<void> {
+    const c = this.config.firewall;
+    if (!c.enabled) return;
+    const ports = this.addresses().flatMap((a) => (a.kind === 'tcp' ? [a.port] : []));
+    const mirror = await FirewallMirror.open({ ...c, ports: c.ports ?? ports }, this.log);
+    if (mirror === null) return;
+    this.firewall = mirror;
+    await mirror.sync(this.guard.blocker.list(Date.now()));
+    const audit = this.guard.onAction;
+    this.guard.onAction = (a) => {
+      audit(a);
+      mirror.onGuardAction(a);
+    };
   }
 
   /** SET GLOBAL values survive restarts: stateDir/variables.json, applied at start. */
@@ -659,5 +695,7 @@ export class Gateway {
     await this.audit?.close();
     await this.persistence?.stop();
     this.persistence = null;
+    await this.firewall?.close();
+    this.firewall = null;
   }
 }
