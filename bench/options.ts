@@ -27,7 +27,8 @@ export const USAGE = `node bench/run.ts [flags]
   --time S                 seconds per measured run (default 8)
   --threads 1,8,32         sysbench thread counts
   --scenarios LIST         point_select,read_only,connect
-  --targets LIST           direct,haproxy,node-pipe,moat (moat is skipped if its CLI is missing)
+  --targets LIST           direct,haproxy,node-pipe,moat,moat-redis (moat-redis: the guard state on
+                           a redis-server the run starts; moat is skipped if its CLI is missing)
   --rounds N               repeat every run N times, interleaved; the table shows medians (default 1)
   --warmup S               seconds of point_select through each target before measuring (default 2)
   --connect-concurrency N  concurrent connect loops (default 4)

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { startMariaDB } from '../test/harness/mariadb.ts';
+import { startRedis } from '../test/harness/redis.ts';
 import { runConnectRate } from './connect-rate.ts';
 import { CLK_TCK, foreignCpuUs, machineLoad, snapshot, stealTicks, treeCpu } from './cpu.ts';
 import { connectQueryQuit, type Endpoint } from './mysql-client.ts';
@@ -181,6 +182,12 @@ async function main(opts: Options): Promise<void> {
       await sysbench.prepare({ ...b.base, port: db.port });
     }
 
+    let redisUrl: string | undefined;
+    if (opts.targets.includes('moat-redis')) {
+      const redis = await startRedis();
+      cleanups.push(() => redis.stop());
+      redisUrl = redis.url;
+    }
     const ctx: StartContext = {
       backend: { host: db.host, port: db.port },
       dir,
@@ -188,6 +195,7 @@ async function main(opts: Options): Promise<void> {
       haproxyThreads: opts.haproxyThreads,
       moatMain: opts.moatMain,
       moatArgs: opts.moatArgs,
+      redisUrl,
     };
     const targets: Target[] = [];
     for (const name of opts.targets) {

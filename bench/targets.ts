@@ -5,7 +5,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'no
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 
-export const TARGET_NAMES = ['direct', 'haproxy', 'node-pipe', 'moat'] as const;
+export const TARGET_NAMES = ['direct', 'haproxy', 'node-pipe', 'moat', 'moat-redis'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export type Target = {
@@ -30,6 +30,8 @@ export type StartContext = {
   /** moat's entry script, absolute or relative to the repository. */
   moatMain: string;
   moatArgs: string[];
+  /** The redis-server that `moat-redis` keeps its guard state in (started by run.ts when needed). */
+  redisUrl?: string;
 };
 
 const HOST = '127.0.0.1';
@@ -176,7 +178,8 @@ export function moatCommand(ctx: StartContext, port: number): { cmd: string; arg
 
 /** Whether a target can be started here, and if not, why. */
 export function unavailable(name: TargetName, ctx: StartContext): string | undefined {
-  if (name === 'moat') {
+  if (name === 'moat-redis' && ctx.redisUrl === undefined) return 'no redis-server was started';
+  if (name === 'moat' || name === 'moat-redis') {
     const c = moatCommand(ctx, 0);
     return typeof c === 'string' ? c : undefined;
   }
@@ -213,6 +216,17 @@ export async function startTarget(name: TargetName, ctx: StartContext): Promise<
       const c = moatCommand(ctx, port);
       if (typeof c === 'string') throw new Error(c);
       return spawnProxy(name, ctx, port, c.cmd, c.args);
+    }
+    case 'moat-redis': {
+      // The same moat with its guard state on Redis (a fleet of one): what the shared store costs.
+      const cfg = join(ctx.dir, 'moat-redis.yaml');
+      writeFileSync(
+        cfg,
+        `stateDir: ${join(ctx.dir, 'moat-redis-state')}\nstate:\n  store: redis\n  instance: bench\n  redis:\n    url: ${ctx.redisUrl}\n    namespace: bench\n`,
+      );
+      const c = moatCommand(ctx, port);
+      if (typeof c === 'string') throw new Error(c);
+      return spawnProxy(name, ctx, port, c.cmd, [...c.args, '--config', cfg]);
     }
   }
 }
