@@ -129,6 +129,8 @@ const guard = z.strictObject({
       negativeTtlMs: z.number().int().min(0).default(300_000),
       transientTtlMs: z.number().int().min(0).default(10_000),
       maxEntries: z.number().int().min(1).max(10_000_000).default(100_000),
+      /** Lookups under way at most; beyond, a connection is treated as if DNS had timed out. */
+      maxConcurrent: z.number().int().min(1).max(100_000).default(256),
       /** When a hostname rule needs a name and DNS did not answer in time. */
       onTimeout: z.enum(['no-name', 'deny']).default('no-name'),
     })

@@ -130,6 +130,7 @@ export class Guard {
           negativeTtlMs: r.negativeTtlMs,
           transientTtlMs: r.transientTtlMs,
           maxEntries: r.maxEntries,
+          maxConcurrent: r.maxConcurrent,
           onTimeout: r.onTimeout,
         })
       : null;

@@ -21,6 +21,10 @@
 // - The forward lookup asks only for the client's family (A for IPv4, AAAA for IPv6): its address
 //   can only be among those. An empty answer (NODATA) therefore means "not your address": fcrdns.
 // - Only the first PTR record is used, as getnameinfo() returns one name.
+// - At most `maxConcurrent` lookups are under way: a flood from many addresses (each a cache miss)
+//   must not become as many open DNS channels and queries. Beyond the cap a lookup is not started;
+//   the caller gets at once what a timeout would have given (nameinfo-transient, the onTimeout
+//   answer), not cached, so the next connection from that address tries again.
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { FailureClass } from './failure.ts';
@@ -67,6 +71,8 @@ export interface HostResolverOptions {
   maxEntries: number;
   /** Default 'no-name'. */
   onTimeout?: TimeoutAnswer;
+  /** Lookups under way at most (distinct addresses); default 256. */
+  maxConcurrent?: number;
   /** Monotonic clock in ms (tests move it by hand); default performance.now. */
   now?: () => number;
 }
@@ -97,6 +103,8 @@ export class HostResolver {
   private readonly inFlight = new Map<string, Promise<HostResolution>>();
   /** Bumped by flush(): a lookup started before it must not refill the cache. */
   private generation = 0;
+  /** Lookups not started because maxConcurrent were under way. */
+  shed = 0;
 
   constructor(options: HostResolverOptions) {
     this.opts = {
@@ -106,6 +114,7 @@ export class HostResolver {
       transientTtlMs: options.transientTtlMs,
       maxEntries: options.maxEntries,
       onTimeout: options.onTimeout ?? 'no-name',
+      maxConcurrent: options.maxConcurrent ?? 256,
       now: options.now ?? (() => performance.now()),
     };
     this.servers = options.servers?.length ? [...options.servers] : null;
@@ -135,6 +144,17 @@ export class HostResolver {
     const hit = this.cached(key);
     if (hit !== undefined) return Promise.resolve(hit);
     let pending = this.inFlight.get(key);
+    if (pending === undefined && this.inFlight.size >= this.opts.maxConcurrent) {
+      this.shed++;
+      return Promise.resolve({
+        address: key,
+        hostname: null,
+        validated: false,
+        failure: 'nameinfo-transient',
+        timeout: this.opts.onTimeout,
+        fromCache: false,
+      });
+    }
     if (pending === undefined) {
       const generation = this.generation;
       pending = this.lookup(key)

@@ -223,6 +223,27 @@ describe('HostResolver: timeouts', () => {
     assert.equal((await hung).failure, 'nameinfo-transient');
   });
 
+  test('beyond maxConcurrent lookups under way, a lookup is not started: a timeout at once, not cached', async () => {
+    const r = resolver({ maxConcurrent: 2, onTimeout: 'deny' });
+    dns.onPtr(ADDR, { hang: true });
+    dns.onPtr('192.0.2.4', { hang: true });
+    dns.onPtr('192.0.2.5', { records: ['late.example.com'] });
+    dns.on('A', 'late.example.com', { records: ['192.0.2.5'] });
+    const hung = [r.resolve(ADDR), r.resolve('192.0.2.4'), r.resolve(ADDR)];
+    const shed = await timed(r.resolve('192.0.2.5'));
+    assert.deepEqual(shed.value, { ...unnamed('192.0.2.5', 'nameinfo-transient'), timeout: 'deny' });
+    assert.ok(shed.ms < TIMEOUT_MS / 2, `answered at once (${shed.ms} ms)`);
+    assert.equal(r.shed, 1);
+    assert.equal(r.peek('192.0.2.5'), undefined, 'not cached');
+    await Promise.all(hung);
+    assert.equal(dns.count('PTR', ptrName('192.0.2.5')), 0, 'no query was sent for the shed lookup');
+    assert.deepEqual(
+      await r.resolve('192.0.2.5'),
+      named('192.0.2.5', 'late.example.com'),
+      'tried again later',
+    );
+  });
+
   test("one lookup's deadline cancels no query of another lookup", async () => {
     const r = resolver();
     dns.onPtr(ADDR, { hang: true });
