@@ -434,7 +434,9 @@ export class Gateway {
       status: () => [
         ...Object.entries(guard.status),
         ['Uptime', Math.floor((Date.now() - this.startedAt) / 1000)],
-        ...(guard.resolver === null ? [] : ([['Moat_dns_lookups_shed', guard.resolver.shed]] as const)),
+        ...(guard.resolver === null
+          ? []
+          : [['Moat_dns_lookups_shed', guard.resolver.shed] as [string, number]]),
         ...this.fleetStatus(),
       ],
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
