@@ -6,6 +6,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SessionInfo } from '../gateway/session.ts';
 import type { Guard } from '../guard/guard.ts';
+import type { PostureResult } from '../posture/runner.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
 import { likeRegExp } from '../sql/like.ts';
@@ -15,6 +16,8 @@ import { TABLES as LOCAL_TABLES, type TableDef } from './tables.ts';
 
 const TABLES: readonly TableDef[] = [...LOCAL_TABLES, ...FLEET_TABLES];
 const NAMES_FLEET = /\bfleet_\w+/i;
+const POSTURE_SELECT = 'SELECT SEVERITY, AREA, ID, SUBJECT, SEEN, FIX FROM moat.posture_findings';
+const CHECK_POSTURE = /^\s*CHECK\s+POSTURE\s*;?\s*$/i;
 
 export interface AdminRuntime {
   guard: Guard;
@@ -33,6 +36,10 @@ export interface AdminRuntime {
   reload(): string[];
   /** The fleet's state on Redis (state.store: redis). Rejects with FleetUnavailableError; undefined without a fleet. */
   fleetView?(): Promise<FleetView>;
+  /** The last posture check; null when no check account is configured. */
+  posture(): PostureResult | null;
+  /** Runs the posture check now. Throws AdminError when it is not configured. */
+  checkPosture(): Promise<PostureResult>;
 }
 
 export interface SqlErrorRow {
@@ -102,6 +109,11 @@ export class AdminEngine {
    * naming a fleet_ table. Its result goes to execute(); rejects with AdminError.
    */
   async prepare(statement: string): Promise<FleetView | null> {
+    if (CHECK_POSTURE.test(statement)) {
+      // Runs here, where waiting is allowed; execute() then shows its findings.
+      await this.rt.checkPosture();
+      return null;
+    }
     if (!NAMES_FLEET.test(statement)) return null;
     if (this.rt.fleetView === undefined) {
       throw new AdminError(
@@ -146,6 +158,20 @@ export class AdminEngine {
       () => {
         this.rt.guard.flushHosts();
         return { kind: 'ok', affectedRows: 0 };
+      },
+    ],
+    [
+      /^CHECK\s+POSTURE$/i,
+      () => {
+        const p = this.rt.posture();
+        if (p === null) {
+          throw new AdminError(
+            formatServerError('ER_UNKNOWN_ERROR', 'posture checks need a check account: set posture.user'),
+          );
+        }
+        if (p.error !== null)
+          throw new AdminError(formatServerError('ER_UNKNOWN_ERROR', `moat check: ${p.error}`));
+        return this.select(POSTURE_SELECT, this.caller!);
       },
     ],
     [
@@ -310,6 +336,7 @@ export class AdminEngine {
       variables: () => this.rt.variables(),
       sqlErrors: () => this.rt.sqlErrors(),
       fleet: this.fleet,
+      posture: this.rt.posture(),
     };
     let sessionsLoaded = false;
     for (const t of TABLES) {

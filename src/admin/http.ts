@@ -19,6 +19,7 @@ import {
   fleetView,
   hostsView,
   outcomesView,
+  postureView,
   sessionsView,
   statusView,
 } from './views.ts';
@@ -145,6 +146,8 @@ export class AdminHttp {
             throw e;
           }
         }
+        case '/api/posture':
+          return postureView(rt.posture());
       }
       throw new HttpError(404, `no such endpoint: GET ${path}`);
     }
@@ -177,6 +180,10 @@ export class AdminHttp {
       case '/api/flush-hosts':
         rt.guard.flushHosts();
         return {};
+      case '/api/posture':
+        if (rt.posture() === null)
+          throw new HttpError(409, 'posture checks need a check account: set posture.user');
+        return postureView(await rt.checkPosture());
     }
     throw new HttpError(404, `no such endpoint: POST ${path}`);
   }

@@ -4,6 +4,8 @@
 import type { SessionInfo } from '../gateway/session.ts';
 import { FAILURE_CLASSES, FAILURE_COLUMN } from '../guard/failure.ts';
 import type { Guard } from '../guard/guard.ts';
+import { findingCells, POSTURE_COLUMNS } from '../posture/report.ts';
+import type { PostureResult } from '../posture/runner.ts';
 import type { FleetView } from '../state/redis/fleet.ts';
 import type { SqlErrorRow } from './engine.ts';
 
@@ -23,6 +25,8 @@ export interface TableSource {
   sqlErrors(): SqlErrorRow[];
   /** The fleet's state, read just before a statement that names a fleet_ table; null otherwise. */
   fleet: FleetView | null;
+  /** The last posture check (null: not configured). */
+  posture: PostureResult | null;
 }
 
 export function mysqlTime(ms: number | null): string | null {
@@ -169,6 +173,16 @@ export const TABLES: readonly TableDef[] = [
     ],
     *rows({ variables }) {
       for (const [n, v] of variables()) yield [n, String(v)];
+    },
+  },
+  {
+    schema: 'moat',
+    name: 'posture_findings',
+    columns: [['CHECKED_AT', 'TEXT'], ...POSTURE_COLUMNS.map((c) => [c, 'TEXT'] as const)],
+    *rows({ posture }) {
+      if (posture === null) return;
+      const at = mysqlTime(posture.checkedAt);
+      for (const f of posture.findings) yield [at, ...findingCells(f)];
     },
   },
   {

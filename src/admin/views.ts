@@ -1,5 +1,6 @@
 // moat's state as JSON for the HTTP API, the dashboard and the CLI: one shape each, in one place.
 import { FAILURE_CLASSES } from '../guard/failure.ts';
+import type { PostureResult } from '../posture/runner.ts';
 import type { AdminRuntime } from './engine.ts';
 import { mergedTotals } from './fleet-tables.ts';
 
@@ -106,4 +107,10 @@ export async function fleetView(rt: AdminRuntime, now = Date.now()) {
       blocked: blocked.has(ip),
     })),
   };
+}
+
+/** The last `moat check` of the gateway (posture.user); `configured: false` without one. */
+export function postureView(p: PostureResult | null) {
+  if (p === null) return { configured: false, checkedAt: null, error: null, findings: [] };
+  return { configured: true, checkedAt: iso(p.checkedAt), error: p.error, findings: p.findings };
 }

@@ -1,6 +1,7 @@
 // moat's command line: dispatches to one module per command.
 import { ConfigError } from '../config/load.ts';
 import { audit } from './audit.ts';
+import { CHECK_HELP, check } from './check.ts';
 import { demo } from './demo.ts';
 import { FIREWALL_HELP, firewall } from './firewall.ts';
 import { hashPassword } from './hash-password.ts';
@@ -13,6 +14,7 @@ const HELP = `Usage: moat <command> [options]
 Commands:
   start           run the gateway (moat start --help)
   demo            a throwaway MariaDB behind moat, scripted attacks, the report (--exit to end)
+  check           the posture of the server behind moat: findings, each with its fix (moat check --help)
   firewall rules  the nftables rules that admit only moat to the backend (moat firewall --help)
   audit grep      search audit files (moat audit --help)
   hash-password   print the stored form of a password for admin.users (reads it from stdin)
@@ -25,7 +27,7 @@ moat is a security gateway for MySQL and MariaDB. See README.md.
 `;
 
 /** `moat help <command>`. */
-const HELPS: Record<string, string> = { start: START_HELP, firewall: FIREWALL_HELP };
+const HELPS: Record<string, string> = { start: START_HELP, check: CHECK_HELP, firewall: FIREWALL_HELP };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -39,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       return demo(rest);
     case 'audit':
       return audit(rest);
+    case 'check':
+      return check(rest);
     case 'firewall':
       return firewall(rest);
     case 'new-token':

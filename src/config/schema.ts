@@ -265,6 +265,30 @@ export const configSchema = z.strictObject({
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */
   shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
   stateDir: z.string().default('.moat'),
+  /**
+   * `moat check` inside the running gateway: its findings in moat.posture_findings, /api/posture
+   * and the dashboard. Off without a check account (docs/check.md lists the privilege it needs).
+   */
+  posture: z
+    .strictObject({
+      user: z.string().min(1).optional(),
+      /** The check account's password: a file, or an environment variable; never in this file. */
+      passwordFile: z.string().optional(),
+      passwordEnv: z.string().optional(),
+      /** Log in here instead of backend.address (e.g. the server's unix socket). */
+      endpoint: endpoint.optional(),
+      /** How often the check runs again (ms); 0: at start and on CHECK POSTURE only. */
+      intervalMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(30 * 86_400_000)
+        .default(6 * 3_600_000),
+    })
+    .refine((p) => p.user === undefined || p.passwordFile !== undefined || p.passwordEnv !== undefined, {
+      message: 'posture.user needs posture.passwordFile or posture.passwordEnv',
+    })
+    .prefault({}),
   /** Mirror blocks into an nftables table of moat's own (src/firewall/config.ts). Off by default. */
   firewall: firewallConfigSchema.prefault({}),
   /** Where the guard's state lives: SQLite in stateDir (default) or a Redis shared by a fleet (src/state/config.ts). */

@@ -26,6 +26,7 @@ import { Guard, type Refusal } from '../guard/guard.ts';
 import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
 import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
+import { PostureRunner } from '../posture/runner.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
 import { writeErr } from '../protocol/packets/result.ts';
 import { RedisFleet } from '../state/redis/fleet.ts';
@@ -86,6 +87,8 @@ export class Gateway {
   fleet: RedisFleet | null = null;
   /** Blocks mirrored into nftables (firewall.enabled and the privilege to); null otherwise. */
   firewall: FirewallMirror | null = null;
+  /** `moat check` run by the gateway (posture.user configured). */
+  posture: PostureRunner | null = null;
   private admin: AdminServer | null = null;
   private http: AdminHttp | null = null;
   /** The HTTP API's bound address, when it is on. */
@@ -342,6 +345,11 @@ export class Gateway {
       throw e;
     }
     this.startHealthChecks();
+    const posture = new PostureRunner(c, log);
+    if (posture.enabled) {
+      this.posture = posture;
+      posture.start();
+    }
   }
 
   /**
@@ -440,6 +448,15 @@ export class Gateway {
         ...this.fleetStatus(),
       ],
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
+      posture: () => this.posture?.last ?? null,
+      checkPosture: () => {
+        if (this.posture === null) {
+          throw new AdminError(
+            formatServerError('ER_UNKNOWN_ERROR', 'posture checks need a check account: set posture.user'),
+          );
+        }
+        return this.posture.run();
+      },
       setVariable: (name, value) => {
         let known: boolean;
         try {
@@ -680,6 +697,7 @@ export class Gateway {
     if (this.stopping) return;
     this.stopping = true;
     if (this.healthTimer !== null) clearInterval(this.healthTimer);
+    this.posture?.stop();
     await Promise.all(this.listeners.map((l) => l.close()));
     for (const s of [...this.sessions.values()]) s.drain();
     if (this.sessions.size > 0) {

@@ -2,7 +2,8 @@
 // at start and on an interval. It teaches moat the backend's greeting before the first client
 // arrives and tells the operator whether the backend is up. It always finishes the handshake and
 // quits (COM_QUIT), so the backend never counts it as an aborted connect against moat's address.
-import { constants, createHash, publicEncrypt } from 'node:crypto';
+import { constants, publicEncrypt } from 'node:crypto';
+import { scramble, xor } from '../protocol/client-auth.ts';
 import { Cap, Com, DEFAULT_CHARSET, Header } from '../protocol/constants.ts';
 import { nonceOf, readAuthSwitchRequest, writeRaw } from '../protocol/packets/auth.ts';
 import { writeHandshakeResponse } from '../protocol/packets/handshake-response.ts';
@@ -15,41 +16,6 @@ export interface HealthResult {
   latencyMs: number;
   serverVersion: string | null;
   error: string | null;
-}
-
-function sha1(...parts: Buffer[]): Buffer {
-  const h = createHash('sha1');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-function sha256(...parts: Buffer[]): Buffer {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-function xor(a: Buffer, b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i % b.length]!;
-  return out;
-}
-
-/** The client's first answer for a scramble-based plugin (empty password → empty answer). */
-export function scramble(plugin: string, password: string, nonce: Buffer): Buffer {
-  if (password === '') return Buffer.alloc(0);
-  const pw = Buffer.from(password, 'utf8');
-  if (plugin === 'mysql_native_password') {
-    // SHA1(password) XOR SHA1(nonce + SHA1(SHA1(password)))
-    const h1 = sha1(pw);
-    return xor(h1, sha1(nonce, sha1(h1)));
-  }
-  if (plugin === 'caching_sha2_password') {
-    // SHA256(password) XOR SHA256(SHA256(SHA256(password)) + nonce)
-    const h1 = sha256(pw);
-    return xor(h1, sha256(sha256(h1), nonce));
-  }
-  throw new Error(`health check: plugin '${plugin}' is not supported for the health-check account`);
 }
 
 export async function healthCheck(

@@ -212,9 +212,16 @@ async function installDb(dataDir: string, baseDir: string, asRoot: string[]): Pr
     // Passed through to the bootstrap mariadbd: keep its redo log as small as the server's.
     '--innodb-log-file-size=16M',
     '--innodb-buffer-pool-size=32M',
+    // The bootstrap server's temporary tables go here, not to the shared /tmp: two installs at once
+    // there delete each other's `#sql-temptable-*` files and the bootstrap crashes (signal 11).
+    `--tmpdir=${baseDir}`,
   ];
   try {
-    await run(INSTALL_DB, args, { cwd: baseDir, maxBuffer: 4 << 20 });
+    await run(INSTALL_DB, args, {
+      cwd: baseDir,
+      maxBuffer: 4 << 20,
+      env: { ...process.env, TMPDIR: baseDir },
+    });
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string };
     throw new Error(`mariadb-install-db failed: ${String(err)}\n${e.stderr ?? ''}\n${e.stdout ?? ''}`);

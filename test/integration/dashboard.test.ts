@@ -27,6 +27,9 @@ const HOLDER = '127.0.5.3'; // logged in, session kept open
 const BLOCKED = '127.0.5.4'; // logged in once, then blocked by hand, then refused once
 const LATE = '127.0.5.5'; // a wrong password after the page is open (auto-refresh)
 
+const POSTURE_PW_ENV = 'MOAT_DASHBOARD_POSTURE_PW';
+process.env[POSTURE_PW_ENV] = backend.users.root.password;
+
 let moat: RunningMoat;
 let browser: Browser;
 let page: Page;
@@ -69,6 +72,8 @@ before(async () => {
   moat = await startMoat(backend, {
     admin: { http: { listen: '127.0.0.1:0', tokenSha256: createHash('sha256').update(TOKEN).digest('hex') } },
     guard: { connection_control_failed_connections_threshold: 1 },
+    // moat check against the harness server, as root over its socket (the password from the env).
+    posture: { user: 'root', passwordEnv: POSTURE_PW_ENV, endpoint: `unix:${backend.socket}`, intervalMs: 0 },
   });
   const a = moat.gateway.httpAddress;
   assert.ok(a !== null && a.kind === 'tcp');
@@ -176,6 +181,23 @@ test('failed logins, live sessions, the outcomes chart; a screenshot', async (t)
   mkdirSync(dirname(SCREENSHOT), { recursive: true });
   writeFileSync(SCREENSHOT, await page.screenshot({ fullPage: true }));
   t.diagnostic(`screenshot: ${SCREENSHOT}`);
+});
+
+test('posture: failing and warning findings with their fixes; Check now runs it again', async () => {
+  const rows = page.locator('#posture tbody tr[data-id]');
+  await rows.first().waitFor();
+  const findings = await moat.gateway.posture!.run();
+  const open = findings.findings.filter((f) => f.severity !== 'pass');
+  assert.equal(await rows.count(), open.length, 'one row per failing or warning finding');
+  const first = open[0]!;
+  const row = page.locator(`#posture tbody tr[data-id="${first.id}"]`).first();
+  assert.equal(await row.locator('.badge').first().textContent(), first.severity);
+  assert.ok(((await row.locator('code.fix').first().textContent()) ?? '').length > 0, 'the fix is shown');
+  assert.match((await page.locator('#posture-meta').textContent()) ?? '', /^checked .* · \d+ passed$/);
+  const before = moat.gateway.posture!.last.checkedAt;
+  await page.getByRole('button', { name: 'Check now' }).click();
+  await page.getByRole('button', { name: 'Check now' }).and(page.locator(':enabled')).waitFor();
+  assert.ok((moat.gateway.posture!.last.checkedAt ?? 0) > (before ?? 0), 'the button ran the check');
 });
 
 test('Unblock lifts the block in the guard and the page shows it', async () => {

@@ -123,13 +123,14 @@ async function refresh() {
   state.inFlight = true;
   const generation = state.generation;
   try {
-    const [status, hosts, blocked, failed, sessions, outcomes] = await Promise.all([
+    const [status, hosts, blocked, failed, sessions, outcomes, posture] = await Promise.all([
       api('api/status'),
       api('api/hosts'),
       api('api/blocked'),
       api('api/failed-logins'),
       api('api/sessions'),
       api('api/outcomes'),
+      api('api/posture'),
     ]);
     if (generation !== state.generation) return;
     if (!state.signedIn) {
@@ -147,6 +148,7 @@ async function refresh() {
     drawFailedLogins(failed.failedLogins);
     drawSessions(sessions.sessions);
     drawChart(outcomes.minutes);
+    drawPosture(posture);
     state.lastOk = new Date();
     hideError();
   } catch (e) {
@@ -442,6 +444,68 @@ async function unblock(button) {
   refresh();
 }
 
+const SEVERITY_TONE = { fail: 'bad', warn: 'warn', pass: 'info' };
+
+/** The gateway's last `moat check`: failing and warning findings, each with its fix; passes counted. */
+function drawPosture(p) {
+  if (!changed('posture', p)) return;
+  const body = $('posture').querySelector('tbody');
+  $('posture-run').hidden = !p.configured;
+  if (!p.configured) {
+    $('posture-count').textContent = '';
+    $('posture-meta').textContent = '';
+    body.replaceChildren(emptyRow(4, 'Not configured: set posture.user (see docs/check.md).'));
+    return;
+  }
+  const open = p.findings.filter((f) => f.severity !== 'pass');
+  const fails = open.filter((f) => f.severity === 'fail').length;
+  $('posture-count').textContent =
+    p.checkedAt === null ? '' : `(${fails} failing, ${open.length - fails} warnings)`;
+  const passed = p.findings.length - open.length;
+  $('posture-meta').textContent =
+    p.checkedAt === null ? 'checking…' : `checked ${stamp(new Date(p.checkedAt))} · ${passed} passed`;
+  if (p.error !== null) {
+    body.replaceChildren(emptyRow(4, `The check could not run: ${p.error}`));
+    return;
+  }
+  if (open.length === 0) {
+    body.replaceChildren(emptyRow(4, p.checkedAt === null ? 'Not checked yet.' : 'Every check passes.'));
+    return;
+  }
+  body.replaceChildren(
+    ...open.map((f) => {
+      const tr = el('tr');
+      tr.dataset.id = f.id;
+      const sev = el('td');
+      sev.append(badge(f.severity, SEVERITY_TONE[f.severity] ?? 'info'));
+      const what = el('td');
+      what.append(el('div', 'mono', f.id), el('div', 'by', f.subject));
+      what.title = f.why;
+      const fix = el('td');
+      fix.append(el('code', 'fix', f.fix));
+      tr.append(sev, what, el('td', '', f.seen), fix);
+      return tr;
+    }),
+  );
+}
+
+async function runPosture(button) {
+  button.disabled = true;
+  button.textContent = 'Checking…';
+  try {
+    drawPosture(await api('api/posture', 'POST', {}));
+  } catch (e) {
+    if (e instanceof AuthError) {
+      signOut('The token is no longer accepted; sign in again.', true);
+      return;
+    }
+    showError(`The posture check did not run: ${e.message}`);
+  } finally {
+    button.disabled = false;
+    button.textContent = 'Check now';
+  }
+}
+
 function drawFailedLogins(list) {
   if (!changed('failed', list)) return;
   const body = $('failed-logins').querySelector('tbody');
@@ -690,6 +754,10 @@ function start() {
   $('only-failing').addEventListener('change', (e) => {
     state.onlyFailing = /** @type {HTMLInputElement} */ (e.target).checked;
     drawHosts(true);
+  });
+  $('posture-run').addEventListener('click', (e) => {
+    const button = /** @type {HTMLButtonElement} */ (e.currentTarget);
+    if (!button.disabled) runPosture(button);
   });
   $('blocked').addEventListener('click', (e) => {
     const button = /** @type {HTMLElement} */ (e.target).closest('button.unblock');
