@@ -4,15 +4,30 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as tlsConnect } from 'node:tls';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
+export interface RedisTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+export interface RedisOptions {
+  /** redis-server arguments appended last (ACL users, say). */
+  extraArgs?: string[];
+  /** TLS only: the port speaks TLS (`--tls-port`), plain TCP is off; clients need no certificate. */
+  tls?: RedisTls;
+}
+
 export interface RedisServer {
   port: number;
+  /** redis:// or, with TLS, rediss:// */
   url: string;
   /** SIGKILL: the sudden outage. */
   kill(): Promise<void>;
@@ -35,15 +50,24 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+async function waitForPort(
+  port: number,
+  child: ChildProcess,
+  o: RedisOptions,
+  timeoutMs = 10_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ host: '127.0.0.1', port });
-      s.once('connect', () => {
+      const s: Socket =
+        o.tls === undefined
+          ? createConnection({ host: '127.0.0.1', port })
+          : tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+      s.once(o.tls === undefined ? 'connect' : 'secureConnect', () => {
+        // Any answer to PING means the server is up (NOAUTH included, when ACLs ask for a login).
         s.end('PING\r\n');
-        s.once('data', (d) => resolve(d.toString().startsWith('+PONG')));
+        s.once('data', (d) => resolve(/^[+-]/.test(d.toString())));
       });
       s.once('error', () => resolve(false));
     });
@@ -53,7 +77,7 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000
   throw new Error(`redis-server did not answer on port ${port} within ${timeoutMs} ms`);
 }
 
-export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
+export async function startRedis(o: RedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-redis-'));
   const port = await freePort();
   let child: ChildProcess | null = null;
@@ -61,8 +85,22 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
     const c = spawn(
       REDIS_SERVER,
       [
-        '--port',
-        String(port),
+        ...(o.tls === undefined
+          ? ['--port', String(port)]
+          : [
+              '--port',
+              '0',
+              '--tls-port',
+              String(port),
+              '--tls-cert-file',
+              o.tls.cert,
+              '--tls-key-file',
+              o.tls.key,
+              '--tls-ca-cert-file',
+              o.tls.ca,
+              '--tls-auth-clients',
+              'no',
+            ]),
         '--bind',
         '127.0.0.1',
         '--save',
@@ -73,14 +111,14 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
         dir,
         '--logfile',
         join(dir, 'redis.log'),
-        ...extraArgs,
+        ...(o.extraArgs ?? []),
       ],
       { stdio: 'ignore' },
     );
     running.add(c);
     c.once('exit', () => running.delete(c));
     child = c;
-    await waitForPort(port, c);
+    await waitForPort(port, c, o);
   };
   const kill = async () => {
     const c = child;
@@ -93,7 +131,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
   await launch();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${o.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
     kill,
     restart: launch,
     stop: async () => {

@@ -3,6 +3,7 @@
 // capped backoff; the command connection has no offline queue, so that a command issued while
 // Redis is away fails at once instead of piling up in memory — moat then decides on local state.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config.ts';
 
@@ -42,7 +43,10 @@ export function redisOptions(c: RedisConfig): RedisOptions {
           ca: c.tls?.ca === undefined ? undefined : readFileSync(c.tls.ca),
           cert: c.tls?.cert === undefined ? undefined : readFileSync(c.tls.cert),
           key: c.tls?.key === undefined ? undefined : readFileSync(c.tls.key),
-          servername: c.tls?.servername ?? url.hostname,
+          // SNI carries names only (RFC 6066); an address in the URL is checked against the IP SANs.
+          servername:
+            c.tls?.servername ??
+            (isIP(url.hostname.replace(/^\[|\]$/g, '')) === 0 ? url.hostname : undefined),
           minVersion: 'TLSv1.2' as const,
         }
       : undefined;

@@ -93,6 +93,7 @@ export class RedisFleet implements SharedGuardState {
   private pendingFlush = false;
   private timer: NodeJS.Timeout | null = null;
   private reconciling: Promise<void> | null = null;
+  private lastError: Error | null = null;
 
   constructor(cfg: StateConfig, log: Logger) {
     this.cfg = cfg.redis;
@@ -105,7 +106,12 @@ export class RedisFleet implements SharedGuardState {
     this.scripts = fleetScripts(this.redis.cmd);
     const { cmd, sub } = this.redis;
     for (const c of [cmd, sub]) {
-      c.on('close', () => this.markDown(new Error('connection closed')));
+      // The reason a connection closed arrives first as an 'error' (ECONNREFUSED, WRONGPASS, a
+      // TLS failure …): kept, so that the one log line of the outage says why.
+      c.on('error', (e: Error) => {
+        this.lastError = e;
+      });
+      c.on('close', () => this.markDown(this.lastError ?? new Error('connection closed')));
       c.on('ready', () => this.maybeReconcile());
     }
     sub.on('message', (_channel: string, text: string) => this.onMessage(text));
@@ -418,6 +424,7 @@ export class RedisFleet implements SharedGuardState {
       if (lost) await this.pushAll(g);
       await this.pull(g, before);
       this.state = 'up';
+      this.lastError = null;
       this.heartbeat();
       this.log.warn(
         { replayed, pushedAll: lost, ms: Date.now() - started, outages: this.stats.outages },
