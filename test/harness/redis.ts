@@ -3,7 +3,7 @@
 // port (empty, as a Redis without persistence comes back), for the outage tests.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +136,56 @@ export async function startRedis(o: RedisOptions = {}): Promise<RedisServer> {
     restart: launch,
     stop: async () => {
       await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Sentinel {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * One Redis Sentinel (the same redis-server binary, --sentinel) watching the primary on
+ * `primaryPort` as `name`, quorum 1, quick to act: down after `downAfterMs`, so a test can see a
+ * failover in a few seconds.
+ */
+export async function startSentinel(
+  name: string,
+  primaryPort: number,
+  o: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
+): Promise<Sentinel> {
+  const dir = mkdtempSync(join(tmpdir(), 'moat-sentinel-'));
+  const port = await freePort();
+  const conf = join(dir, 'sentinel.conf');
+  // Sentinel rewrites its config file as it learns the topology: it must be its own, writable.
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `logfile ${join(dir, 'sentinel.log')}`,
+      `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 1`,
+      `sentinel down-after-milliseconds ${name} ${o.downAfterMs ?? 1000}`,
+      `sentinel failover-timeout ${name} ${o.failoverTimeoutMs ?? 3000}`,
+      `sentinel parallel-syncs ${name} 1`,
+      '',
+    ].join('\n'),
+  );
+  const c = spawn(REDIS_SERVER, [conf, '--sentinel'], { stdio: 'ignore' });
+  running.add(c);
+  c.once('exit', () => running.delete(c));
+  await waitForPort(port, c, {});
+  return {
+    port,
+    stop: async () => {
+      if (c.exitCode === null && c.signalCode === null) {
+        const exited = once(c, 'exit');
+        c.kill('SIGKILL');
+        await exited;
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
