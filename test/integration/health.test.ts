@@ -62,3 +62,15 @@ test('health check reports a wrong password without crashing', async () => {
     await moat.stop();
   }
 });
+
+test('health check with a client_ed25519 account (MariaDB), as moat check recommends', async () => {
+  const { user, password } = backend.users.ed;
+  const moat = await startMoat(backend, { backend: { healthCheck: { user, password, intervalMs: 1000 } } });
+  try {
+    const deadline = Date.now() + 5000;
+    while (moat.gateway.health === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(moat.gateway.health?.ok, true, `health: ${moat.gateway.health?.error}`);
+  } finally {
+    await moat.stop();
+  }
+});
