@@ -309,3 +309,23 @@ test('an instance restarted on the Redis store gets its ledger rows and the flee
   assert.deepEqual(rows, [{ n: 2 }], "b's own ledger row, from Redis");
   assert.equal(await again.login('127.0.7.1'), 1129, 'the fleet block, from Redis');
 });
+
+test('FLUSH HOSTS on one instance lifts automatic blocks and starts the shared counts again everywhere', async () => {
+  const [a, b, c] = [byName('a'), byName('b'), byName('c')];
+  const ip = '127.0.7.4';
+  for (let n = 0; n < MAX_CONNECT_ERRORS; n++) await garbage(a, ip);
+  for (const i of fleet) assert.equal((await within(1000, () => i.login(ip), 1129)).value, 1129);
+  await b.admin('FLUSH HOSTS');
+  // Before any login (a success would reset the count too): the shared count is gone, and no
+  // instance holds the block.
+  const sum = async () =>
+    (await a.admin(`SELECT SUM_CONNECT_ERRORS AS n FROM moat.fleet_hosts WHERE IP = '${ip}'`))[0]?.n;
+  assert.equal((await within(1000, sum, 0)).value, 0);
+  for (const i of fleet) {
+    const blocked = () => i.admin(`SELECT IP FROM moat.blocked_hosts WHERE IP = '${ip}'`);
+    assert.deepEqual((await within(1000, blocked, [])).value, [], `${i.name} lifted the block`);
+  }
+  await garbage(c, ip);
+  assert.equal((await within(1000, sum, 1)).value, 1, 'counting starts again');
+  for (const i of fleet) assert.equal(await i.login(ip), 0, `${i.name} admits the host`);
+});
