@@ -21,6 +21,8 @@ export interface RedisTls {
 export interface RedisOptions {
   /** redis-server arguments appended last (ACL users, say). */
   extraArgs?: string[];
+  /** This port instead of a free one (a test that starts moat before its Redis). */
+  port?: number;
   /** TLS only: the port speaks TLS (`--tls-port`), plain TCP is off; clients need no certificate. */
   tls?: RedisTls;
 }
@@ -41,7 +43,7 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createServer();
   s.listen(0, '127.0.0.1');
   await once(s, 'listening');
@@ -79,7 +81,7 @@ async function waitForPort(
 
 export async function startRedis(o: RedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-redis-'));
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   let child: ChildProcess | null = null;
   const launch = async () => {
     const c = spawn(
