@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { testBackend } from '../harness/env.ts';
-import { loginCodeFrom } from '../harness/hosts.ts';
+import { loginCodeFrom, sendGarbage } from '../harness/hosts.ts';
 import { startMoat } from '../harness/moat.ts';
 import { freePort, startRedis } from '../harness/redis.ts';
 
@@ -49,5 +49,42 @@ test('Redis down at start: moat serves, then joins when Redis comes up', async (
   } finally {
     await moat.stop();
     await redis?.stop();
+  }
+});
+
+test('a slow Redis: admission does not wait for it, one outage is counted, and it recovers', async () => {
+  const redis = await startRedis({ extraArgs: ['--enable-debug-command', 'yes'] });
+  const moat = await startMoat(backend, {
+    state: {
+      store: 'redis',
+      instance: 'slow',
+      redis: { url: redis.url, namespace: 'slow', commandTimeoutMs: 200 },
+    },
+  });
+  const blocker = new Redis({ port: redis.port, lazyConnect: true });
+  try {
+    const fleet = moat.gateway.fleet!;
+    for (let i = 0; i < 150 && !fleet.up; i++) await sleep(20);
+    assert.equal(fleet.up, true);
+    await blocker.connect();
+    // Redis stops answering anyone for 3 s.
+    const sleeping = blocker.call('DEBUG', 'SLEEP', '3');
+    await sleep(50);
+    await sendGarbage(moat, '127.0.10.2'); // a connect error: its script times out
+    for (let i = 0; i < 50 && fleet.up; i++) await sleep(20);
+    assert.equal(fleet.up, false, 'a command slower than commandTimeoutMs means down');
+    const { user, password } = backend.users.app;
+    const t0 = performance.now();
+    assert.equal(await loginCodeFrom(moat, '127.0.10.3', { user, password }), 0);
+    assert.ok(performance.now() - t0 < 1000, 'a login does not wait for Redis');
+    await sleeping;
+    for (let i = 0; i < 200 && !fleet.up; i++) await sleep(20);
+    assert.equal(fleet.up, true, 'back once Redis answers');
+    assert.equal(fleet.stats.outages, 1, 'one outage, however many retries it took');
+    assert.equal(fleet.pending, 0, 'the connect error was replayed');
+  } finally {
+    blocker.disconnect();
+    await moat.stop();
+    await redis.stop();
   }
 });

@@ -367,6 +367,11 @@ export class RedisFleet implements SharedGuardState {
   }
 
   private markDown(e: Error): void {
+    if (this.state === 'reconciling') {
+      // The reconciliation's own commands fail too, and its ending decides (one outage, one line).
+      this.lastError = e;
+      return;
+    }
     if (this.state === 'down' || this.state === 'closed') return;
     const was = this.state;
     this.state = 'down';
@@ -412,6 +417,7 @@ export class RedisFleet implements SharedGuardState {
   private async reconcile(): Promise<void> {
     const g = this.guard!;
     const { cmd } = this.redis;
+    const from = this.state;
     this.state = 'reconciling';
     const started = Date.now();
     try {
@@ -433,7 +439,15 @@ export class RedisFleet implements SharedGuardState {
       // What changed during the reconciliation itself.
       if (this.pending > 0) await this.replay();
     } catch (e) {
-      if (this.state === 'reconciling') this.state = 'connecting';
+      if (this.state !== 'reconciling') return; // closed meanwhile
+      if (from === 'down') {
+        // Still the same outage (a slow Redis answers PING but not the rest): no new log line,
+        // no new outage; the next tick tries again.
+        this.state = 'down';
+        this.lastError = e as Error;
+        return;
+      }
+      this.state = 'connecting';
       this.markDown(e as Error);
     }
   }
