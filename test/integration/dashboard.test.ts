@@ -14,6 +14,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom, mysqlFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
+import { type RedisServer, startRedis } from '../harness/redis.ts';
 
 const backend = testBackend();
 const app = { ...backend.users.app, database: backend.database };
@@ -31,6 +32,7 @@ const POSTURE_PW_ENV = 'MOAT_DASHBOARD_POSTURE_PW';
 process.env[POSTURE_PW_ENV] = backend.users.root.password;
 
 let moat: RunningMoat;
+let redis: RedisServer;
 let browser: Browser;
 let page: Page;
 let base = '';
@@ -69,11 +71,14 @@ before(async () => {
   });
   // Not left unhandled while the traffic below runs; awaited (and thrown) further down.
   launching.catch(() => {});
+  redis = await startRedis();
   moat = await startMoat(backend, {
     admin: { http: { listen: '127.0.0.1:0', tokenSha256: createHash('sha256').update(TOKEN).digest('hex') } },
     guard: { connection_control_failed_connections_threshold: 1 },
     // moat check against the harness server, as root over its socket (the password from the env).
     posture: { user: 'root', passwordEnv: POSTURE_PW_ENV, endpoint: `unix:${backend.socket}`, intervalMs: 0 },
+    // A fleet of one on a private redis-server: the page shows whether the shared state is up.
+    state: { store: 'redis', instance: 'dash', redis: { url: redis.url, namespace: 'dashboard' } },
   });
   const a = moat.gateway.httpAddress;
   assert.ok(a !== null && a.kind === 'tcp');
@@ -106,6 +111,7 @@ after(async () => {
   await browser?.close();
   await held?.end();
   await moat?.stop();
+  await redis?.stop();
 });
 
 test('the token in the URL fragment signs in and leaves the address bar', async () => {
@@ -198,6 +204,16 @@ test('posture: failing and warning findings with their fixes; Check now runs it 
   await page.getByRole('button', { name: 'Check now' }).click();
   await page.getByRole('button', { name: 'Check now' }).and(page.locator(':enabled')).waitFor();
   assert.ok((moat.gateway.posture!.last.checkedAt ?? 0) > (before ?? 0), 'the button ran the check');
+});
+
+test('the shared state: up, then down with what waits for Redis, then up again', async () => {
+  const stat = page.locator('#stats .stat', { hasText: 'Shared state' });
+  await stat.locator('dd', { hasText: /^up$/ }).waitFor();
+  await redis.kill();
+  await stat.locator('dd', { hasText: /^down · \d+ waiting$/ }).waitFor();
+  assert.match((await stat.getAttribute('class')) ?? '', /\bbad\b/);
+  await redis.restart();
+  await stat.locator('dd', { hasText: /^up$/ }).waitFor({ timeout: 10_000 });
 });
 
 test('Unblock lifts the block in the guard and the page shows it', async () => {

@@ -223,6 +223,12 @@ function drawStatus(status, hosts, blocked) {
     ['Failing hosts', failing, failing > 0 ? 'warn' : ''],
     ['Blocked', blocked.length, blocked.length > 0 ? 'bad' : ''],
   ];
+  // A fleet member (state.store: redis): whether the shared state is reachable, and what waits for it.
+  if (s.Moat_redis_up !== undefined) {
+    const up = s.Moat_redis_up === 1;
+    const pending = s.Moat_redis_pending ?? 0;
+    items.push(['Shared state', up ? 'up' : `down · ${pending} waiting`, up ? '' : 'bad']);
+  }
   if (!changed('status', items)) return;
   const dl = $('stats');
   dl.replaceChildren(
