@@ -3,7 +3,7 @@
 // blocking with MySQL's 1129, manual blocks with expiry and the exempt list, connection control's
 // measured delays, address and per-user rules, and the connection caps.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -392,12 +392,14 @@ describe('REQUIRE X509 / SUBJECT / ISSUER', () => {
       assert.equal(await attempt(app2.user, app2.password, undefined), 1045, 'no TLS at all');
       assert.equal(await attempt(app.user, app.password, tls(true)), 1045, 'a subject that does not match');
       // The same subject, issued by another CA with the same name: not verified.
-      const other = await generateCerts(mkdtempSync(join(tmpdir(), 'moat-other-ca-')));
+      const otherDir = mkdtempSync(join(tmpdir(), 'moat-other-ca-'));
+      const other = await generateCerts(otherDir);
       const forged = {
         ca: readFileSync(certs.ca),
         cert: readFileSync(other.clientCert),
         key: readFileSync(other.clientKey),
       };
+      rmSync(otherDir, { recursive: true, force: true });
       assert.equal(await attempt(app2.user, app2.password, forged), 1045, 'a certificate from another CA');
       const denied = moat.logins.filter((r) => r.outcome === 'user-tls-required');
       assert.equal(denied.length, 4);
