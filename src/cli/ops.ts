@@ -8,6 +8,7 @@ import { formatTable } from './table.ts';
 
 export const OPS_HELP = `Operator commands (talk to a running moat's HTTP API):
   moat hosts [--failing]        the host ledger
+  moat hosts --fleet            every instance of the fleet: totals per address (state.store: redis)
   moat blocked                  blocked hosts
   moat block <ip> [--for 1h]    block a host (s, m, h, d), until unblocked without --for
   moat unblock <ip>             unblock one host
@@ -35,6 +36,17 @@ export const OPS_COMMANDS = [
 
 export class OpsError extends Error {}
 
+/** GET /api/fleet, as far as `moat hosts --fleet` reads it. */
+interface FleetTotals {
+  instances: Array<{ instance: string; state: string }>;
+  totals: Array<
+    Pick<
+      HostView,
+      'ip' | 'counts' | 'sumConnectErrors' | 'totalConnections' | 'successes' | 'lastSeen' | 'blocked'
+    > & { instances: number }
+  >;
+}
+
 export async function ops(command: string, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -44,6 +56,7 @@ export async function ops(command: string, argv: string[]): Promise<number> {
       'token-file': { type: 'string' },
       json: { type: 'boolean', default: false },
       failing: { type: 'boolean', default: false },
+      fleet: { type: 'boolean', default: false },
       for: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -91,6 +104,27 @@ export async function ops(command: string, argv: string[]): Promise<number> {
 
   switch (command) {
     case 'hosts': {
+      if (values.fleet) {
+        const data = (await call('GET', '/api/fleet')) as unknown as FleetTotals;
+        const totals = data.totals.filter((h) => !values.failing || Object.keys(h.counts).length > 0);
+        return out(
+          { instances: data.instances, totals },
+          () =>
+            formatTable(
+              ['IP', 'INSTANCES', 'CONNECTIONS', 'OK', 'CONNECT_ERRORS', 'FAILURES', 'LAST_SEEN', 'BLOCKED'],
+              totals.map((h) => [
+                h.ip,
+                h.instances,
+                h.totalConnections,
+                h.successes,
+                h.sumConnectErrors,
+                failures(h),
+                h.lastSeen,
+                h.blocked ? 'yes' : '',
+              ]),
+            ) + `\ninstances: ${data.instances.map((i) => `${i.instance} (${i.state})`).join(', ')}\n`,
+        );
+      }
       const data = (await call('GET', '/api/hosts')) as { hosts: HostView[] };
       const hosts = data.hosts.filter((h) => !values.failing || Object.keys(h.counts).length > 0);
       return out({ hosts }, () =>
@@ -154,7 +188,7 @@ export async function ops(command: string, argv: string[]): Promise<number> {
   throw new OpsError(`unknown command ${command}`);
 }
 
-function failures(h: HostView): string {
+function failures(h: Pick<HostView, 'counts'>): string {
   return Object.entries(h.counts)
     .map(([c, n]) => `${c}:${n}`)
     .join(' ');

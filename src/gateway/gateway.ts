@@ -446,6 +446,7 @@ export class Gateway {
           ? []
           : [['Moat_dns_lookups_shed', guard.resolver.shed] as [string, number]]),
         ...this.fleetStatus(),
+        ...this.firewallStatus(),
       ],
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
       posture: () => this.posture?.last ?? null,
@@ -479,6 +480,19 @@ export class Gateway {
         this.log.warn({ name, value }, 'SET GLOBAL');
       },
     };
+  }
+
+  /** SHOW STATUS (and /metrics) for the nftables mirror: addresses dropped, writes, failures. */
+  private firewallStatus(): Array<[string, number]> {
+    const f = this.firewall;
+    if (f === null) return [];
+    const s = f.stats();
+    return [
+      ['Moat_firewall_ok', s.outage ? 0 : 1],
+      ['Moat_firewall_members', s.members],
+      ['Moat_firewall_writes', s.writes],
+      ['Moat_firewall_errors', s.errors],
+    ];
   }
 
   /** SHOW STATUS (and /metrics) for the shared state: 1/0 up, outages, waiting changes, drops. */

@@ -133,8 +133,9 @@ export async function startMoatProcess(
 export async function runMoat(
   args: readonly string[],
   timeoutMs = 10_000,
+  env: Record<string, string> = {},
 ): Promise<Exit & { stdout: string; stderr: string; lines: LogLine[] }> {
-  const p = spawnMoat(args);
+  const p = spawnMoat(args, env);
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   const exit = await p.exited;
   clearTimeout(timer);

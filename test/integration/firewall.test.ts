@@ -8,12 +8,15 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import mysql from 'mysql2/promise';
 import { type Logger, pino } from 'pino';
+import { nativePasswordHash } from '../../src/admin/password.ts';
 import { firewall } from '../../src/cli/firewall.ts';
 import type { FirewallConfig } from '../../src/firewall/config.ts';
 import { FirewallMirror, type MirrorOptions } from '../../src/firewall/mirror.ts';
 import { Nft, type NftCommand, NftError } from '../../src/firewall/nft.ts';
 import { applyFirewallRules, firewallRules, removeFirewallRules } from '../../src/firewall/rules.ts';
+import { ADMIN_USER } from '../harness/config-file.ts';
 import { testBackend } from '../harness/env.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 import { cmd, firewallTestsBlocked, must, Netns } from '../harness/netns.ts';
@@ -277,7 +280,21 @@ describe('firewall mirror in network namespaces', () => {
       const own = await startMoat(testBackend(), {
         listeners: [{ address: `${ns.here4}:0` }],
         firewall: { enabled: true, table: name },
+        admin: {
+          listen: '127.0.0.1:0',
+          users: [{ user: ADMIN_USER.user, passwordHash: nativePasswordHash(ADMIN_USER.password) }],
+        },
       });
+      const status = async (): Promise<Record<string, string>> => {
+        const a = own.gateway.adminAddress;
+        assert.ok(a?.kind === 'tcp');
+        const c = await mysql.createConnection({ host: a.host, port: a.port, ...ADMIN_USER });
+        const [rows] = await c.query("SHOW GLOBAL STATUS LIKE 'Moat_firewall%'");
+        await c.end();
+        return Object.fromEntries(
+          (rows as Array<{ Variable_name: string; Value: string }>).map((r) => [r.Variable_name, r.Value]),
+        );
+      };
       try {
         const mirror = own.gateway.firewall;
         assert.ok(mirror !== null, 'firewall.enabled opens the mirror');
@@ -285,6 +302,10 @@ describe('firewall mirror in network namespaces', () => {
         own.gateway.guard.block(ns.there4, 'test', null);
         await mirror.idle();
         assert.equal(await ns.connect(ns.here4, own.port), 'unanswered', 'a manual block reaches the kernel');
+        const s = await status();
+        assert.equal(s.Moat_firewall_ok, '1');
+        assert.equal(s.Moat_firewall_members, '1');
+        assert.equal(s.Moat_firewall_errors, '0');
         own.gateway.guard.unblock(ns.there4);
         await mirror.idle();
         assert.equal(await ns.connect(ns.here4, own.port), 'open');

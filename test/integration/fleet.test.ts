@@ -15,7 +15,7 @@ import { ADMIN_USER, configHead } from '../harness/config-file.ts';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RedisServer, startRedis } from '../harness/redis.ts';
-import { type MoatProcess, startMoatProcess } from '../harness/spawn-moat.ts';
+import { type MoatProcess, runMoat, startMoatProcess } from '../harness/spawn-moat.ts';
 
 const backend = testBackend();
 const dir = mkdtempSync(join(tmpdir(), 'moat-fleet-'));
@@ -159,6 +159,22 @@ test('connect errors spread across instances reach max_connect_errors exactly, a
     { INSTANCE: 'b', n: 2 },
     { INSTANCE: 'c', n: 1 },
   ]);
+  // The operator CLI on the fleet view.
+  const cli = await runMoat(
+    ['hosts', '--fleet', '--json', '--url', `http://127.0.0.1:${a.httpPort}`],
+    10_000,
+    {
+      MOAT_TOKEN: TOKEN,
+    },
+  );
+  assert.equal(cli.code, 0, cli.stderr);
+  const fromCli = JSON.parse(cli.stdout) as {
+    totals: Array<{ ip: string; instances: number; sumConnectErrors: number }>;
+  };
+  assert.deepEqual(
+    fromCli.totals.filter((t) => t.ip === ip).map((t) => [t.instances, t.sumConnectErrors]),
+    [[3, 5]],
+  );
   const res = await fetch(`http://127.0.0.1:${b.httpPort}/api/fleet`, {
     headers: { authorization: `Bearer ${TOKEN}` },
   });
