@@ -36,15 +36,36 @@ export const OPS_COMMANDS = [
 
 export class OpsError extends Error {}
 
+/** The columns of a ledger row both `moat hosts` views print. */
+type LedgerRow = Pick<
+  HostView,
+  'ip' | 'counts' | 'sumConnectErrors' | 'totalConnections' | 'successes' | 'lastSeen' | 'blocked'
+>;
+
+function ledgerTable<T extends LedgerRow>(
+  second: string,
+  rows: readonly T[],
+  cell: (row: T) => string | number | null,
+): string {
+  return formatTable(
+    ['IP', second, 'CONNECTIONS', 'OK', 'CONNECT_ERRORS', 'FAILURES', 'LAST_SEEN', 'BLOCKED'],
+    rows.map((h) => [
+      h.ip,
+      cell(h),
+      h.totalConnections,
+      h.successes,
+      h.sumConnectErrors,
+      failures(h),
+      h.lastSeen,
+      h.blocked ? 'yes' : '',
+    ]),
+  );
+}
+
 /** GET /api/fleet, as far as `moat hosts --fleet` reads it. */
 interface FleetTotals {
   instances: Array<{ instance: string; state: string }>;
-  totals: Array<
-    Pick<
-      HostView,
-      'ip' | 'counts' | 'sumConnectErrors' | 'totalConnections' | 'successes' | 'lastSeen' | 'blocked'
-    > & { instances: number }
-  >;
+  totals: Array<LedgerRow & { instances: number }>;
 }
 
 export async function ops(command: string, argv: string[]): Promise<number> {
@@ -104,44 +125,19 @@ export async function ops(command: string, argv: string[]): Promise<number> {
 
   switch (command) {
     case 'hosts': {
+      const keep = (h: LedgerRow) => !values.failing || Object.keys(h.counts).length > 0;
       if (values.fleet) {
         const data = (await call('GET', '/api/fleet')) as unknown as FleetTotals;
-        const totals = data.totals.filter((h) => !values.failing || Object.keys(h.counts).length > 0);
+        const totals = data.totals.filter(keep);
+        const instances = data.instances.map((i) => `${i.instance} (${i.state})`).join(', ');
         return out(
           { instances: data.instances, totals },
-          () =>
-            formatTable(
-              ['IP', 'INSTANCES', 'CONNECTIONS', 'OK', 'CONNECT_ERRORS', 'FAILURES', 'LAST_SEEN', 'BLOCKED'],
-              totals.map((h) => [
-                h.ip,
-                h.instances,
-                h.totalConnections,
-                h.successes,
-                h.sumConnectErrors,
-                failures(h),
-                h.lastSeen,
-                h.blocked ? 'yes' : '',
-              ]),
-            ) + `\ninstances: ${data.instances.map((i) => `${i.instance} (${i.state})`).join(', ')}\n`,
+          () => `${ledgerTable('INSTANCES', totals, (h) => h.instances)}\ninstances: ${instances}\n`,
         );
       }
       const data = (await call('GET', '/api/hosts')) as { hosts: HostView[] };
-      const hosts = data.hosts.filter((h) => !values.failing || Object.keys(h.counts).length > 0);
-      return out({ hosts }, () =>
-        formatTable(
-          ['IP', 'HOST', 'CONNECTIONS', 'OK', 'CONNECT_ERRORS', 'FAILURES', 'LAST_SEEN', 'BLOCKED'],
-          hosts.map((h) => [
-            h.ip,
-            h.host,
-            h.totalConnections,
-            h.successes,
-            h.sumConnectErrors,
-            failures(h),
-            h.lastSeen,
-            h.blocked ? 'yes' : '',
-          ]),
-        ),
-      );
+      const hosts = data.hosts.filter(keep);
+      return out({ hosts }, () => ledgerTable('HOST', hosts, (h) => h.host));
     }
     case 'blocked': {
       const data = (await call('GET', '/api/blocked')) as {
