@@ -17,27 +17,27 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Block } from '../../guard/blocker.ts';
 import type { Guard } from '../../guard/guard.ts';
-import type { HostRow } from '../../guard/ledger.ts';
 import type { SharedGuardState } from '../../guard/shared.ts';
 import type { StateConfig } from '../config.ts';
 import type { GuardChanges, GuardSnapshot } from '../store.ts';
 import { createRedisPair, describeRedis, type RedisPair } from './connect.ts';
 import { type FleetKeys, fleetKeys } from './keys.ts';
 import { parseBlock, parseFleetMessage } from './messages.ts';
+import { type Delta, PendingDeltas } from './pending.ts';
 import { scanKeys, scanValues } from './scan.ts';
 import { type FleetScripts, fleetScripts } from './scripts.ts';
+import { pull, pushAll, type SyncContext } from './sync.ts';
+import {
+  counts,
+  type FleetInstance,
+  type FleetState,
+  FleetUnavailableError,
+  type FleetView,
+  parseRow,
+  readFleetView,
+} from './view.ts';
 
-export type FleetState = 'connecting' | 'reconciling' | 'up' | 'down' | 'closed';
-
-export class FleetUnavailableError extends Error {
-  readonly code = 'MOAT_FLEET_UNAVAILABLE';
-  constructor() {
-    super(
-      'the fleet state on Redis is unavailable: fleet views need it (this instance’s own views still work)',
-    );
-    this.name = 'FleetUnavailableError';
-  }
-}
+export { type FleetInstance, type FleetState, FleetUnavailableError, type FleetView };
 
 /** What the gateway does with the fleet's news. */
 export interface FleetHooks {
@@ -48,27 +48,6 @@ export interface FleetHooks {
   unblocked(b: Block, from: string): void;
   /** Another instance ran RELOAD CONFIG. */
   reload(from: string): void;
-}
-
-interface Delta {
-  reset: boolean;
-  inc: number;
-}
-
-export interface FleetInstance {
-  instance: string;
-  pid: number;
-  startedAt: number;
-  lastSeen: number;
-  state: FleetState;
-}
-
-export interface FleetView {
-  instances: FleetInstance[];
-  /** Every instance's ledger rows, tagged. */
-  rows: Array<{ instance: string; row: HostRow }>;
-  /** The shared SUM_CONNECT_ERRORS per address. */
-  connectErrors: Map<string, number>;
 }
 
 const HEARTBEAT_MS = 1000;
@@ -88,8 +67,8 @@ export class RedisFleet implements SharedGuardState {
   private guard: Guard | null = null;
   private hooks: FleetHooks | null = null;
   private epoch: string | null = null;
-  private readonly pendingCe = new Map<string, Delta>();
-  private readonly pendingCc = new Map<string, Delta>();
+  private readonly pendingCe: PendingDeltas;
+  private readonly pendingCc: PendingDeltas;
   private pendingFlush = false;
   private timer: NodeJS.Timeout | null = null;
   private reconciling: Promise<void> | null = null;
@@ -104,6 +83,15 @@ export class RedisFleet implements SharedGuardState {
     this.ttlMs = cfg.redis.counterTtlSeconds * 1000;
     this.redis = createRedisPair(cfg.redis);
     this.scripts = fleetScripts(this.redis.cmd);
+    const dropped = () => {
+      if (this.stats.dropped++ === 0)
+        this.log.error(
+          { maxPending: this.cfg.maxPending },
+          'shared state: too many changes waiting for Redis; the oldest are dropped (counted in Moat_redis_dropped)',
+        );
+    };
+    this.pendingCe = new PendingDeltas(cfg.redis.maxPending, dropped);
+    this.pendingCc = new PendingDeltas(cfg.redis.maxPending, dropped);
     const { cmd, sub } = this.redis;
     for (const c of [cmd, sub]) {
       // The reason a connection closed arrives first as an 'error' (ECONNREFUSED, WRONGPASS, a
@@ -148,13 +136,12 @@ export class RedisFleet implements SharedGuardState {
         .map(parseRow)
         .filter((r) => r !== null)
         .sort((a, b) => a.lastSeen - b.lastSeen);
-      const ccPrefix = this.keys.prefix('cc');
       return {
         hosts,
         blocks: [...blocks.values()].map(parseBlock).filter((b) => b !== null),
-        failedLogins: [...failed]
-          .map(([k, v]) => ({ userHost: k.slice(ccPrefix.length), failures: Number(v) }))
-          .filter((f) => Number.isInteger(f.failures) && f.failures > 0),
+        failedLogins: [...counts(failed, this.keys.prefix('cc'))]
+          .filter(([, n]) => n > 0)
+          .map(([userHost, failures]) => ({ userHost, failures })),
       };
     } catch (e) {
       // Subscribing is queued on the subscriber connection and happens once it connects.
@@ -230,25 +217,25 @@ export class RedisFleet implements SharedGuardState {
 
   connectError(ip: string, max: number, blockMs: number | null): void {
     if (this.state !== 'up') {
-      this.addPending(this.pendingCe, ip, false, 1);
+      this.pendingCe.add(ip, false, 1);
       return;
     }
     this.countConnectErrors(ip, { reset: false, inc: 1 }, max, blockMs ?? 0).catch((e: Error) => {
       // Whether the script ran is unknown (a timeout): counted again at the replay, the safer error.
       this.commandFailed(e);
-      this.addPending(this.pendingCe, ip, false, 1);
+      this.pendingCe.add(ip, false, 1);
       this.guard?.enforceConnectErrors(ip);
     });
   }
 
   connectOk(ip: string): void {
     if (this.state !== 'up') {
-      this.addPending(this.pendingCe, ip, true, 0);
+      this.pendingCe.add(ip, true, 0);
       return;
     }
     this.countConnectErrors(ip, { reset: true, inc: 0 }, 0, 0).catch((e: Error) => {
       this.commandFailed(e);
-      this.addPending(this.pendingCe, ip, true, 0);
+      this.pendingCe.add(ip, true, 0);
     });
   }
 
@@ -276,7 +263,7 @@ export class RedisFleet implements SharedGuardState {
 
   private failedLogins(userHost: string, reset: boolean, inc: number): void {
     if (this.state !== 'up') {
-      this.addPending(this.pendingCc, userHost, reset, inc);
+      this.pendingCc.add(userHost, reset, inc);
       return;
     }
     const k = this.keys;
@@ -291,7 +278,7 @@ export class RedisFleet implements SharedGuardState {
       ])
       .catch((e: Error) => {
         this.commandFailed(e);
-        this.addPending(this.pendingCc, userHost, reset, inc);
+        this.pendingCc.add(userHost, reset, inc);
       });
   }
 
@@ -300,23 +287,6 @@ export class RedisFleet implements SharedGuardState {
     const keys = await scanKeys(this.redis.cmd, this.keys.pattern('ce'));
     for (let i = 0; i < keys.length; i += 500) await this.redis.cmd.del(...keys.slice(i, i + 500));
     await this.publish({ t: 'flush', from: this.instance });
-  }
-
-  /** A change for later, bounded: the least recently changed key goes first, and is counted. */
-  private addPending(map: Map<string, Delta>, key: string, reset: boolean, inc: number): void {
-    const d = map.get(key);
-    const next: Delta = reset ? { reset: true, inc } : { reset: d?.reset ?? false, inc: (d?.inc ?? 0) + inc };
-    map.delete(key);
-    map.set(key, next);
-    if (map.size > this.cfg.maxPending) {
-      const oldest = map.keys().next().value;
-      if (oldest !== undefined) map.delete(oldest);
-      if (this.stats.dropped++ === 0)
-        this.log.error(
-          { maxPending: this.cfg.maxPending },
-          'shared state: too many changes waiting for Redis; the oldest are dropped (counted in Moat_redis_dropped)',
-        );
-    }
   }
 
   // --- the channel ---------------------------------------------------------------------------
@@ -427,8 +397,11 @@ export class RedisFleet implements SharedGuardState {
       // Blocks and unblocks made here while Redis was away are written first.
       await this.hooks!.settle();
       const replayed = await this.replay();
-      if (lost) await this.pushAll(g);
-      await this.pull(g, before);
+      if (lost) await pushAll(this.sync(), g);
+      await pull(this.sync(), g, before, {
+        blocked: (b) => this.hooks!.blocked(b, 'fleet', false),
+        unblocked: (b) => this.hooks!.unblocked(b, 'fleet'),
+      });
       this.state = 'up';
       this.lastError = null;
       this.heartbeat();
@@ -469,13 +442,11 @@ export class RedisFleet implements SharedGuardState {
     if (this.pendingFlush) await this.flushHosts();
     const max = g.settings.max_connect_errors;
     const blockMs = g.settings.blocking.autoBlockDurationMs ?? 0;
-    for (const [ip, d] of [...this.pendingCe]) {
-      this.pendingCe.delete(ip);
+    for (const [ip, d] of this.pendingCe.take()) {
       await this.countConnectErrors(ip, d, g.blocker.isExempt(ip) ? 0 : max, blockMs);
       n++;
     }
-    for (const [key, d] of [...this.pendingCc]) {
-      this.pendingCc.delete(key);
+    for (const [key, d] of this.pendingCc.take()) {
       await this.scripts.failedLogins(k.failedLogins(key), [
         d.reset ? '1' : '0',
         d.inc,
@@ -490,112 +461,22 @@ export class RedisFleet implements SharedGuardState {
     return n;
   }
 
-  /** Redis came back empty: what this instance knows goes in, merged with the others' by maximum. */
-  private async pushAll(g: Guard): Promise<void> {
-    const k = this.keys;
-    const now = Date.now();
-    const fields: string[] = [];
-    for (const r of g.ledger.rows()) fields.push(r.ip, JSON.stringify(r));
-    for (let i = 0; i < fields.length; i += 1000) {
-      await this.redis.cmd.hset(k.ledger(this.instance), ...fields.slice(i, i + 1000));
-    }
-    for (const r of g.ledger.rows()) {
-      if (r.sumConnectErrors > 0)
-        await this.scripts.raise(k.connectErrors(r.ip), r.sumConnectErrors, this.ttlMs);
-    }
-    for (const e of g.connectionControl.entries()) {
-      await this.scripts.raise(k.failedLogins(e.userHost), e.failedAttempts, this.ttlMs);
-    }
-    for (const b of g.blocker.list(now)) {
-      const ms = b.until === null ? 0 : b.until - now;
-      await this.scripts.block(k.block(b.ip), [JSON.stringify(b), ms, 1, this.instance, k.channel]);
-    }
-  }
-
-  /** The fleet's blocks and counts replace this instance's view of them. */
-  private async pull(g: Guard, before: Map<string, number>): Promise<void> {
-    const k = this.keys;
-    const { cmd } = this.redis;
-    const [blocks, ce, cc] = await Promise.all([
-      scanValues(cmd, k.pattern('block')),
-      scanValues(cmd, k.pattern('ce')),
-      scanValues(cmd, k.pattern('cc')),
-    ]);
-    const inRedis = new Set<string>();
-    for (const v of blocks.values()) {
-      const b = parseBlock(v);
-      if (b === null) continue;
-      inRedis.add(b.ip);
-      if (g.blocker.adopt(b)) this.hooks!.blocked(b, 'fleet', false);
-    }
-    // Lifted elsewhere (or lapsed) while this instance was away; a block made since is kept.
-    for (const [ip, since] of before) {
-      if (inRedis.has(ip)) continue;
-      const cur = g.blocker.blocked(ip, Date.now());
-      if (cur?.since !== since) continue;
-      const b = g.blocker.drop(ip);
-      if (b !== null) this.hooks!.unblocked(b, 'fleet');
-    }
-    const cePrefix = k.prefix('ce');
-    const counts = new Map([...ce].map(([key, v]) => [key.slice(cePrefix.length), Number(v)]));
-    for (const r of [...g.ledger.rows()]) g.ledger.setConnectErrors(r.ip, counts.get(r.ip) ?? 0);
-    const ccPrefix = k.prefix('cc');
-    const failed = new Map([...cc].map(([key, v]) => [key.slice(ccPrefix.length), Number(v)]));
-    for (const key of g.connectionControl.keys()) if (!failed.has(key)) g.connectionControl.setShared(key, 0);
-    for (const [key, n] of failed) if (Number.isInteger(n)) g.connectionControl.setShared(key, n);
-  }
-
   // --- fleet views ---------------------------------------------------------------------------
 
   /** Every instance's ledger, tagged, and the shared counts. Throws FleetUnavailableError when down. */
   async view(): Promise<FleetView> {
     if (this.state !== 'up') throw new FleetUnavailableError();
-    const k = this.keys;
-    const { cmd } = this.redis;
     try {
       await this.hooks?.settle();
-      const [beats, ledgers, ce] = await Promise.all([
-        scanValues(cmd, k.pattern('instance')),
-        scanKeys(cmd, k.pattern('ledger')),
-        scanValues(cmd, k.pattern('ce')),
-      ]);
-      const instances: FleetInstance[] = [];
-      for (const v of beats.values()) {
-        try {
-          instances.push(JSON.parse(v) as FleetInstance);
-        } catch {
-          this.stats.badMessages++;
-        }
-      }
-      const rows: FleetView['rows'] = [];
-      const lp = k.prefix('ledger');
-      for (const key of ledgers) {
-        const instance = key.slice(lp.length);
-        for (const v of Object.values(await cmd.hgetall(key))) {
-          const row = parseRow(v);
-          if (row !== null) rows.push({ instance, row });
-        }
-      }
-      const cp = k.prefix('ce');
-      const connectErrors = new Map([...ce].map(([key, v]) => [key.slice(cp.length), Number(v)]));
-      return {
-        instances: instances.sort((a, b) => a.instance.localeCompare(b.instance)),
-        rows,
-        connectErrors,
-      };
+      return await readFleetView(this.redis.cmd, this.keys, () => this.stats.badMessages++);
     } catch (e) {
-      if (e instanceof FleetUnavailableError) throw e;
       this.commandFailed(e as Error);
       throw new FleetUnavailableError();
     }
   }
-}
 
-function parseRow(text: string): HostRow | null {
-  try {
-    const r = JSON.parse(text) as HostRow;
-    return typeof r.ip === 'string' && Array.isArray(r.counts) ? r : null;
-  } catch {
-    return null;
+  private sync(): SyncContext {
+    const { scripts, keys, ttlMs, instance } = this;
+    return { cmd: this.redis.cmd, scripts, keys, ttlMs, instance };
   }
 }
