@@ -56,12 +56,12 @@ test("rediss:// with the CA and an ACL user: shared state up, blocks stored unde
     lazyConnect: true,
   });
   try {
-    for (let i = 0; i < 100 && !moat.gateway.fleet?.up; i++) await sleep(20);
+    for (let i = 0; i < 500 && !moat.gateway.fleet?.up; i++) await sleep(20);
     assert.equal(moat.gateway.fleet?.up, true, 'reconciled over TLS with AUTH');
     moat.gateway.guard.block('192.0.2.77', 'test', null);
     await client.connect();
     let stored: string | null = null;
-    for (let i = 0; i < 100 && stored === null; i++) {
+    for (let i = 0; i < 250 && stored === null; i++) {
       stored = await client.get('moat:{secure}:block:192.0.2.77');
       if (stored === null) await sleep(20);
     }

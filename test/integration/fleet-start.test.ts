@@ -30,7 +30,7 @@ test('Redis down at start: moat serves, then joins when Redis comes up', async (
     moat.gateway.guard.block('192.0.2.90', 'test', null);
 
     redis = await startRedis({ port });
-    for (let i = 0; i < 150 && !fleet.up; i++) await sleep(20);
+    for (let i = 0; i < 500 && !fleet.up; i++) await sleep(20);
     assert.equal(fleet.up, true, 'joined once Redis answered');
     const view = await fleet.view();
     assert.deepEqual(
@@ -64,21 +64,21 @@ test('a slow Redis: admission does not wait for it, one outage is counted, and i
   const blocker = new Redis({ port: redis.port, lazyConnect: true });
   try {
     const fleet = moat.gateway.fleet!;
-    for (let i = 0; i < 150 && !fleet.up; i++) await sleep(20);
+    for (let i = 0; i < 500 && !fleet.up; i++) await sleep(20);
     assert.equal(fleet.up, true);
     await blocker.connect();
     // Redis stops answering anyone for 3 s.
     const sleeping = blocker.call('DEBUG', 'SLEEP', '3');
     await sleep(50);
     await sendGarbage(moat, '127.0.10.2'); // a connect error: its script times out
-    for (let i = 0; i < 50 && fleet.up; i++) await sleep(20);
+    for (let i = 0; i < 150 && fleet.up; i++) await sleep(20);
     assert.equal(fleet.up, false, 'a command slower than commandTimeoutMs means down');
     const { user, password } = backend.users.app;
     const t0 = performance.now();
     assert.equal(await loginCodeFrom(moat, '127.0.10.3', { user, password }), 0);
     assert.ok(performance.now() - t0 < 1000, 'a login does not wait for Redis');
     await sleeping;
-    for (let i = 0; i < 200 && !fleet.up; i++) await sleep(20);
+    for (let i = 0; i < 500 && !fleet.up; i++) await sleep(20);
     assert.equal(fleet.up, true, 'back once Redis answers');
     assert.equal(fleet.stats.outages, 1, 'one outage, however many retries it took');
     assert.equal(fleet.pending, 0, 'the connect error was replayed');
