@@ -317,9 +317,14 @@ describe('one client cannot disturb another', () => {
       await waitIdle(raw);
       // A command packet with sequence id 5 (a new command must start at 0) and junk after it:
       // the server answers "Got packets out of order" and hangs up, as it would without moat.
+      // Hanging up with junk unread, its kernel may send a reset that overtakes the ERR (directly
+      // connected clients see the same): either ends that session.
       raw.write(Buffer.concat([packet(Buffer.from('\x03SELECT 2'), 5), randomBytes(100)]));
-      const err = parseErr((await raw.readPacket()).payload);
-      assert.equal(err.code, 1156);
+      const first = await raw.readPacket().then(
+        (p) => parseErr(p.payload).code,
+        () => 'closed' as const,
+      );
+      assert.ok(first === 1156 || first === 'closed', `ERR 1156 or a closed connection, got ${first}`);
       assert.ok(await raw.closesWithin(3000), 'the malformed session was closed');
       const [rows] = await conn.query('SELECT 3 AS v');
       assert.deepEqual(rows, [{ v: 3 }], 'the other session goes on');
