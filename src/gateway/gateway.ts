@@ -1,6 +1,6 @@
 // The gateway: listeners, the live sessions, and an orderly shutdown.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminError, type AdminRuntime, type SqlErrorRow } from '../admin/engine.ts';
@@ -38,7 +38,9 @@ import { type HealthResult, healthCheck } from './health.ts';
 import { type Accepted, Listener } from './listener.ts';
 import { ProfileStore } from './profile.ts';
 import { Session } from './session.ts';
+import { statusRows } from './status.ts';
 import { loadServerTls, type ServerTls } from './tls.ts';
+import { SavedVariables, variableRows } from './variables.ts';
 
 export interface GatewayHooks {
   onCommand?: (e: CommandEvent) => void;
@@ -371,15 +373,10 @@ export class Gateway {
     };
   }
 
-  /** SET GLOBAL values survive restarts: stateDir/variables.json, applied at start. */
-  private variablesPath(): string {
-    return join(this.config.stateDir, 'variables.json');
-  }
-
+  /** SET GLOBAL values survive restarts (variables.ts), applied at start and on reload. */
   private loadVariables(): void {
-    const path = this.variablesPath();
-    if (!existsSync(path)) return;
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>;
+    const saved = new SavedVariables(this.config.stateDir).load();
+    if (Object.keys(saved).length === 0) return;
     for (const [name, value] of Object.entries(saved)) {
       try {
         this.guard.setVariable(name, value);
@@ -394,30 +391,9 @@ export class Gateway {
     const c = this.config;
     const guard = this.guard;
     const variables = (): Array<[string, string | number]> => {
-      const g = guard.settings;
       const first = this.listeners[0]?.address();
-      return [
-        ['connect_timeout', Math.ceil(c.limits.handshakeTimeoutMs / 1000)],
-        [
-          'connection_control_failed_connections_threshold',
-          g.connection_control_failed_connections_threshold,
-        ],
-        ['connection_control_max_connection_delay', g.connection_control_max_connection_delay],
-        ['connection_control_min_connection_delay', g.connection_control_min_connection_delay],
-        ['have_ssl', c.tls.enabled ? 'YES' : 'DISABLED'],
-        ['host_cache_size', g.host_cache_size],
-        ['local_infile', c.localInfile ? 'ON' : 'OFF'],
-        ['max_allowed_packet', c.limits.maxPacketSize],
-        ['max_connect_errors', g.max_connect_errors],
-        ['max_connections', g.max_connections],
-        ['max_user_connections', g.max_user_connections],
-        ['port', first?.kind === 'tcp' ? first.port : 0],
-        ['require_secure_transport', c.tls.require ? 'ON' : 'OFF'],
-        ['skip_name_resolve', g.resolve.enabled ? 'OFF' : 'ON'],
-        ['tls_version', c.tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2,TLSv1.3'],
-        ['version', this.ctx?.profile.current.serverVersion ?? c.greeting.serverVersion],
-        ['version_comment', 'moat security gateway'],
-      ];
+      const version = this.ctx?.profile.current.serverVersion ?? c.greeting.serverVersion;
+      return variableRows(c, guard, first?.kind === 'tcp' ? first.port : 0, version);
     };
     return {
       guard,
@@ -439,15 +415,7 @@ export class Gateway {
           );
         }
       },
-      status: () => [
-        ...Object.entries(guard.status),
-        ['Uptime', Math.floor((Date.now() - this.startedAt) / 1000)],
-        ...(guard.resolver === null
-          ? []
-          : [['Moat_dns_lookups_shed', guard.resolver.shed] as [string, number]]),
-        ...this.fleetStatus(),
-        ...this.firewallStatus(),
-      ],
+      status: () => statusRows(guard, this.startedAt, this.fleet, this.firewall),
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
       posture: () => this.posture?.last ?? null,
       checkPosture: () => {
@@ -471,43 +439,10 @@ export class Gateway {
           }
           throw new AdminError(formatServerError('ER_UNKNOWN_SYSTEM_VARIABLE', name));
         }
-        const path = this.variablesPath();
-        const saved = existsSync(path)
-          ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>)
-          : {};
-        saved[name] = value;
-        writeFileSync(path, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+        new SavedVariables(c.stateDir).save(name, value);
         this.log.warn({ name, value }, 'SET GLOBAL');
       },
     };
-  }
-
-  /** SHOW STATUS (and /metrics) for the nftables mirror: addresses dropped, writes, failures. */
-  private firewallStatus(): Array<[string, number]> {
-    const f = this.firewall;
-    if (f === null) return [];
-    const s = f.stats();
-    return [
-      ['Moat_firewall_ok', s.outage ? 0 : 1],
-      ['Moat_firewall_members', s.members],
-      ['Moat_firewall_writes', s.writes],
-      ['Moat_firewall_errors', s.errors],
-    ];
-  }
-
-  /** SHOW STATUS (and /metrics) for the shared state: 1/0 up, outages, waiting changes, drops. */
-  private fleetStatus(): Array<[string, number]> {
-    const f = this.fleet;
-    if (f === null) return [];
-    return [
-      ['Moat_redis_up', f.up ? 1 : 0],
-      ['Moat_redis_outages', f.stats.outages],
-      ['Moat_redis_command_errors', f.stats.commandErrors],
-      ['Moat_redis_pending', f.pending],
-      ['Moat_redis_dropped', f.stats.dropped],
-      ['Moat_redis_replayed', f.stats.replayed],
-      ['Moat_redis_bad_messages', f.stats.badMessages],
-    ];
   }
 
   /** Throws TcpWrappersSyntaxError (file:line in its message) for a rule moat cannot read. */
