@@ -266,7 +266,8 @@ export class Gateway {
         blocked: (b, from, own) => {
           if (own) {
             // Made by the shared counter for an error seen here: this instance reports it.
-            log.warn({ ip: b.ip, reason: b.reason, by: b.by, until: b.until }, 'host blocked');
+            const until = b.until === null ? null : new Date(b.until).toISOString();
+            log.warn({ ip: b.ip, reason: b.reason, by: b.by, until }, 'host blocked');
             this.guard.onAction({ kind: 'blocked', block: b });
           } else log.info({ ip: b.ip, reason: b.reason, from }, 'host blocked by another instance');
           // Another instance's block holds here too, so the kernel drops it here too.
