@@ -277,6 +277,18 @@ export class Gateway {
           log.info({ ip: b.ip, reason: b.reason, from }, 'host unblocked by another instance');
           void this.firewall?.unblock(b.ip);
         },
+        setVariable: (name, value, from) => {
+          try {
+            if (!this.guard.setVariable(name, value)) throw new Error(`unknown variable ${name}`);
+            new SavedVariables(c.stateDir).save(name, value);
+            log.warn({ name, value, from }, 'SET GLOBAL by another instance');
+          } catch (e) {
+            log.error(
+              { name, value, from, err: (e as Error).message },
+              'SET GLOBAL from another instance refused',
+            );
+          }
+        },
         reload: (from) => {
           try {
             this.reload(false);
@@ -442,6 +454,7 @@ export class Gateway {
         }
         new SavedVariables(c.stateDir).save(name, value);
         this.log.warn({ name, value }, 'SET GLOBAL');
+        this.fleet?.announceVariable(name, value);
       },
     };
   }

@@ -29,9 +29,16 @@ interface Instance {
   httpPort: number | null;
   admin(sql: string): Promise<Record<string, unknown>[]>;
   login(from: string, password?: string): Promise<number>;
+  /**
+   * A login that cannot succeed, by an account no one has (a fresh name each time, so connection
+   * control never delays it): 1045 while the host is admitted, 1129 once it is blocked. Unlike a
+   * successful login it leaves the host's connect errors alone.
+   */
+  probe(from: string): Promise<number>;
 }
 
 let redis: RedisServer;
+let probes = 0;
 let fleet: Instance[] = [];
 const byName = (n: string): Instance => fleet.find((i) => i.name === n)!;
 
@@ -83,6 +90,11 @@ state:
     },
     login: (from, password = backend.users.app.password) =>
       loginCodeFrom({ host: '127.0.0.1', port: proc.port }, from, { user: backend.users.app.user, password }),
+    probe: (from) =>
+      loginCodeFrom({ host: '127.0.0.1', port: proc.port }, from, {
+        user: `probe${++probes}`,
+        password: 'x',
+      }),
   };
 }
 
@@ -140,10 +152,10 @@ test('connect errors spread across instances reach max_connect_errors exactly, a
     'not blocked at 4 of 5',
   );
   await garbage(c, ip);
-  // Probed with a wrong password (1045 until the block arrives): a successful login would reset
+  // Probed with a login that fails (1045 until the block arrives): a successful login would reset
   // the host's connect errors, as in MySQL, and race the fifth error's count.
   for (const i of fleet) {
-    const r = await within(1000, () => i.login(ip, 'wrong'), 1129);
+    const r = await within(1000, () => i.probe(ip), 1129);
     assert.equal(r.value, 1129, `instance ${i.name} refuses the host within a second`);
   }
   // One block, made once (by the instance whose error reached the count).
@@ -257,6 +269,21 @@ test('RELOAD CONFIG on one instance reloads every instance', async () => {
   }
 });
 
+test('SET GLOBAL on one instance reaches every instance (one threshold for the fleet)', async () => {
+  const value = async (i: Instance) =>
+    (await i.admin("SHOW GLOBAL VARIABLES LIKE 'max_connect_errors'"))[0]?.Value;
+  for (const [from, v] of [
+    ['a', 7],
+    ['c', MAX_CONNECT_ERRORS],
+  ] as const) {
+    await byName(from).admin(`SET GLOBAL max_connect_errors = ${v}`);
+    for (const i of fleet) {
+      const r = await within(1000, () => value(i), String(v));
+      assert.equal(r.value, String(v), `${i.name} took the value set on ${from}`);
+    }
+  }
+});
+
 test('Redis killed and restarted empty: service continues, fail-closed refuses unknown hosts, state reconciles', async () => {
   const [a, b, c] = [byName('a'), byName('b'), byName('c')];
   await redis.kill();
@@ -334,7 +361,7 @@ test('FLUSH HOSTS on one instance lifts automatic blocks and starts the shared c
   const [a, b, c] = [byName('a'), byName('b'), byName('c')];
   const ip = '127.0.7.4';
   for (let n = 0; n < MAX_CONNECT_ERRORS; n++) await garbage(a, ip);
-  for (const i of fleet) assert.equal((await within(1000, () => i.login(ip, 'wrong'), 1129)).value, 1129);
+  for (const i of fleet) assert.equal((await within(1000, () => i.probe(ip), 1129)).value, 1129);
   await b.admin('FLUSH HOSTS');
   // Before any login (a success would reset the count too): the shared count is gone, and no
   // instance holds the block.

@@ -48,9 +48,15 @@ export interface FleetHooks {
   unblocked(b: Block, from: string): void;
   /** Another instance ran RELOAD CONFIG. */
   reload(from: string): void;
+  /** Another instance ran SET GLOBAL. */
+  setVariable(name: string, value: number, from: string): void;
 }
 
 const HEARTBEAT_MS = 1000;
+
+type FleetAnnouncement =
+  | { t: 'reload'; from: string }
+  | { t: 'set'; name: string; value: number; from: string };
 
 export class RedisFleet implements SharedGuardState {
   state: FleetState = 'connecting';
@@ -73,6 +79,7 @@ export class RedisFleet implements SharedGuardState {
   private timer: NodeJS.Timeout | null = null;
   private reconciling: Promise<void> | null = null;
   private lastError: Error | null = null;
+  private readonly pendingAnnouncements = new Map<string, FleetAnnouncement>();
 
   constructor(cfg: StateConfig, log: Logger) {
     this.cfg = cfg.redis;
@@ -207,10 +214,29 @@ export class RedisFleet implements SharedGuardState {
     this.maybeReconcile();
   }
 
-  /** RELOAD CONFIG ran here: every other instance reloads too. */
+  /** RELOAD CONFIG ran here: every other instance reloads too (once Redis is back, if it is away). */
   announceReload(): void {
-    if (this.state !== 'up') return;
-    this.publish({ t: 'reload', from: this.instance });
+    this.announce({ t: 'reload', from: this.instance });
+  }
+
+  /**
+   * SET GLOBAL ran here: every instance takes the value, so that the fleet counts against one
+   * max_connect_errors and one connection-control threshold (the scripts are given the caller's).
+   */
+  announceVariable(name: string, value: number): void {
+    this.announce({ t: 'set', name, value, from: this.instance });
+  }
+
+  private announce(m: FleetAnnouncement): void {
+    if (this.state !== 'up') {
+      // Kept (the latest per kind and name) and published when the reconciliation ends.
+      this.pendingAnnouncements.set(m.t === 'set' ? `set:${m.name}` : m.t, m);
+      return;
+    }
+    this.publish(m).catch((e: Error) => {
+      this.commandFailed(e);
+      this.pendingAnnouncements.set(m.t === 'set' ? `set:${m.name}` : m.t, m);
+    });
   }
 
   // --- SharedGuardState --------------------------------------------------------------------
@@ -322,10 +348,13 @@ export class RedisFleet implements SharedGuardState {
       case 'reload':
         if (m.from !== this.instance) this.hooks?.reload(m.from);
         return;
+      case 'set':
+        if (m.from !== this.instance) this.hooks?.setVariable(m.name, m.value, m.from);
+        return;
     }
   }
 
-  private publish(m: { t: string; from: string }): Promise<number> {
+  private publish(m: FleetAnnouncement | { t: 'flush'; from: string }): Promise<number> {
     return this.redis.cmd.publish(this.keys.channel, JSON.stringify(m));
   }
 
@@ -409,8 +438,12 @@ export class RedisFleet implements SharedGuardState {
         { replayed, pushedAll: lost, ms: Date.now() - started, outages: this.stats.outages },
         'shared state on Redis reconciled',
       );
-      // What changed during the reconciliation itself.
+      // What changed during the reconciliation itself, and what was announced while away.
       if (this.pending > 0) await this.replay();
+      for (const [key, m] of [...this.pendingAnnouncements]) {
+        this.pendingAnnouncements.delete(key);
+        await this.publish(m);
+      }
     } catch (e) {
       if (this.state !== 'reconciling') return; // closed meanwhile
       if (from === 'down') {
