@@ -308,6 +308,7 @@ test('Redis killed and restarted empty: service continues, fail-closed refuses u
   for (let n = 0; n < 3; n++) await garbage(a, '127.0.7.5');
   for (let n = 0; n < 2; n++) await garbage(b, '127.0.7.5');
   await a.admin("BLOCK HOST '127.0.7.6'");
+  await a.admin('SET GLOBAL max_user_connections = 100');
   assert.ok((await status(a, 'Moat_redis_pending')) > 0, 'changes wait for Redis');
   assert.equal(await c.login('127.0.7.6'), 1130, 'c has not heard of the block yet (and fails closed)');
 
@@ -338,6 +339,15 @@ test('Redis killed and restarted empty: service continues, fail-closed refuses u
     'errors made on a and b during the outage add up to the limit after it',
   );
   assert.equal(await c.login('127.0.7.9'), 0, 'with Redis back, c admits the host it refused');
+  const maxUser = async (i: Instance) =>
+    (await i.admin("SHOW GLOBAL VARIABLES LIKE 'max_user_connections'"))[0]?.Value;
+  for (const i of [b, c]) {
+    assert.equal(
+      (await within(2000, () => maxUser(i), '100')).value,
+      '100',
+      `${i.name}: the outage's SET GLOBAL`,
+    );
+  }
   assert.equal(await status(a, 'Moat_redis_up'), 1);
   assert.equal(await status(a, 'Moat_redis_pending'), 0);
   assert.ok((await status(c, 'Moat_redis_outages')) >= 1);
