@@ -277,7 +277,10 @@ export class Gateway {
           log.info({ ip: b.ip, reason: b.reason, from }, 'host unblocked by another instance');
           void this.firewall?.unblock(b.ip);
         },
+        savedVariables: () => new SavedVariables(c.stateDir).load(),
         setVariable: (name, value, from) => {
+          const current = (this.guard.settings as unknown as Record<string, unknown>)[name];
+          if (current === value) return;
           try {
             if (!this.guard.setVariable(name, value)) throw new Error(`unknown variable ${name}`);
             new SavedVariables(c.stateDir).save(name, value);

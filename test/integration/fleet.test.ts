@@ -166,7 +166,17 @@ test('connect errors spread across instances reach max_connect_errors exactly, a
   // after the block count as host-blocked).
   const want = [{ INSTANCES: 3, SUM_CONNECT_ERRORS: 5, COUNT_HANDSHAKE_ERRORS: 5, BLOCKED: 'YES' }];
   const sql = `SELECT INSTANCES, SUM_CONNECT_ERRORS, COUNT_HANDSHAKE_ERRORS, BLOCKED FROM moat.fleet_hosts WHERE IP = '${ip}'`;
-  assert.deepEqual((await within(1000, () => a.admin(sql), want)).value, want);
+  const outcomes = () =>
+    fleet.flatMap((i) =>
+      i.proc.lines
+        .filter((l) => (l.login as { clientAddress?: string } | undefined)?.clientAddress === ip)
+        .map((l) => `${i.name}:${(l.login as { outcome: string; user: string | null }).outcome}`),
+    );
+  assert.deepEqual(
+    (await within(1000, () => a.admin(sql), want)).value,
+    want,
+    `outcomes: ${outcomes().join(' ')}`,
+  );
   const tagged = await a.admin(
     `SELECT INSTANCE, COUNT_HANDSHAKE_ERRORS AS n FROM moat.fleet_host_cache WHERE IP = '${ip}' ORDER BY INSTANCE`,
   );

@@ -48,8 +48,10 @@ export interface FleetHooks {
   unblocked(b: Block, from: string): void;
   /** Another instance ran RELOAD CONFIG. */
   reload(from: string): void;
-  /** Another instance ran SET GLOBAL. */
+  /** Another instance ran SET GLOBAL (or the fleet's value differs from this instance's). */
   setVariable(name: string, value: number, from: string): void;
+  /** This instance's SET GLOBAL values, pushed to a Redis that lost its data. */
+  savedVariables(): Record<string, number>;
 }
 
 const HEARTBEAT_MS = 1000;
@@ -80,6 +82,8 @@ export class RedisFleet implements SharedGuardState {
   private reconciling: Promise<void> | null = null;
   private lastError: Error | null = null;
   private readonly pendingAnnouncements = new Map<string, FleetAnnouncement>();
+  /** The fleet's reload count this instance has acted on (null: not read yet). */
+  private reloadsSeen: number | null = null;
 
   constructor(cfg: StateConfig, log: Logger) {
     this.cfg = cfg.redis;
@@ -228,15 +232,29 @@ export class RedisFleet implements SharedGuardState {
   }
 
   private announce(m: FleetAnnouncement): void {
+    const key = m.t === 'set' ? `set:${m.name}` : m.t;
     if (this.state !== 'up') {
-      // Kept (the latest per kind and name) and published when the reconciliation ends.
-      this.pendingAnnouncements.set(m.t === 'set' ? `set:${m.name}` : m.t, m);
+      // Kept (the latest per kind and name) and made when the reconciliation runs.
+      this.pendingAnnouncements.set(key, m);
       return;
     }
-    this.publish(m).catch((e: Error) => {
+    this.made(m).catch((e: Error) => {
       this.commandFailed(e);
-      this.pendingAnnouncements.set(m.t === 'set' ? `set:${m.name}` : m.t, m);
+      this.pendingAnnouncements.set(key, m);
     });
+  }
+
+  /**
+   * Stores an announcement in Redis and publishes it, in one script: an instance that misses the
+   * message (its subscriber still reconnecting) finds it at its own reconciliation.
+   */
+  private async made(m: FleetAnnouncement): Promise<void> {
+    const k = this.keys;
+    if (m.t === 'set') {
+      await this.scripts.setVariable(k.variables, [m.name, m.value, 0, this.instance, k.channel]);
+    } else {
+      this.reloadsSeen = await this.scripts.reload(k.reloads, [this.instance, k.channel]);
+    }
   }
 
   // --- SharedGuardState --------------------------------------------------------------------
@@ -346,6 +364,7 @@ export class RedisFleet implements SharedGuardState {
         for (const r of [...g.ledger.rows()]) g.ledger.setConnectErrors(r.ip, 0);
         return;
       case 'reload':
+        if (m.n !== undefined) this.reloadsSeen = Math.max(this.reloadsSeen ?? 0, m.n);
         if (m.from !== this.instance) this.hooks?.reload(m.from);
         return;
       case 'set':
@@ -354,7 +373,7 @@ export class RedisFleet implements SharedGuardState {
     }
   }
 
-  private publish(m: FleetAnnouncement | { t: 'flush'; from: string }): Promise<number> {
+  private publish(m: { t: 'flush'; from: string }): Promise<number> {
     return this.redis.cmd.publish(this.keys.channel, JSON.stringify(m));
   }
 
@@ -426,11 +445,20 @@ export class RedisFleet implements SharedGuardState {
       // Blocks and unblocks made here while Redis was away are written first.
       await this.hooks!.settle();
       const replayed = await this.replay();
-      if (lost) await pushAll(this.sync(), g);
+      if (lost) {
+        await pushAll(this.sync(), g, this.hooks!.savedVariables());
+        this.reloadsSeen = 0; // the fleet's count starts again with Redis's data
+      }
+      // SET GLOBAL / RELOAD CONFIG made here while away, before the fleet's are read.
+      for (const [key, m] of [...this.pendingAnnouncements]) {
+        this.pendingAnnouncements.delete(key);
+        await this.made(m);
+      }
       await pull(this.sync(), g, before, {
         blocked: (b) => this.hooks!.blocked(b, 'fleet', false),
         unblocked: (b) => this.hooks!.unblocked(b, 'fleet'),
       });
+      await this.pullAnnouncements();
       this.state = 'up';
       this.lastError = null;
       this.heartbeat();
@@ -438,12 +466,8 @@ export class RedisFleet implements SharedGuardState {
         { replayed, pushedAll: lost, ms: Date.now() - started, outages: this.stats.outages },
         'shared state on Redis reconciled',
       );
-      // What changed during the reconciliation itself, and what was announced while away.
+      // What changed during the reconciliation itself.
       if (this.pending > 0) await this.replay();
-      for (const [key, m] of [...this.pendingAnnouncements]) {
-        this.pendingAnnouncements.delete(key);
-        await this.publish(m);
-      }
     } catch (e) {
       if (this.state !== 'reconciling') return; // closed meanwhile
       if (from === 'down') {
@@ -456,6 +480,19 @@ export class RedisFleet implements SharedGuardState {
       this.state = 'connecting';
       this.markDown(e as Error);
     }
+  }
+
+  /** The fleet's SET GLOBAL values, and a RELOAD CONFIG this instance has not acted on yet. */
+  private async pullAnnouncements(): Promise<void> {
+    const { cmd } = this.redis;
+    const [vars, reloads] = await Promise.all([cmd.hgetall(this.keys.variables), cmd.get(this.keys.reloads)]);
+    for (const [name, v] of Object.entries(vars)) {
+      const value = Number(v);
+      if (Number.isInteger(value)) this.hooks!.setVariable(name, value, 'fleet');
+    }
+    const n = Number(reloads ?? 0);
+    if (this.reloadsSeen !== null && n > this.reloadsSeen) this.hooks!.reload('fleet');
+    this.reloadsSeen = Math.max(this.reloadsSeen ?? 0, n);
   }
 
   /** Sets the epoch when Redis has none; true when it is not the one this instance knew. */

@@ -4,6 +4,11 @@ export interface FleetKeys {
   /** A random id set when this Redis first holds the namespace: a new one means Redis lost its data. */
   epoch: string;
   channel: string;
+  /** SET GLOBAL values made anywhere in the fleet (a hash), so that an instance that missed the
+   * message finds them at its next reconciliation. */
+  variables: string;
+  /** How many RELOAD CONFIGs the fleet has seen (a counter), for the same reason. */
+  reloads: string;
   connectErrors(ip: string): string;
   failedLogins(userHost: string): string;
   block(ip: string): string;
@@ -22,6 +27,8 @@ export function fleetKeys(namespace: string): FleetKeys {
   return {
     epoch: `${base}epoch`,
     channel: `${base}events`,
+    variables: `${base}variables`,
+    reloads: `${base}reloads`,
     connectErrors: (ip) => `${base}ce:${ip}`,
     failedLogins: (k) => `${base}cc:${k}`,
     block: (ip) => `${base}block:${ip}`,

@@ -22,7 +22,7 @@ export const fleetMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('block'), block, from }),
   z.object({ t: z.literal('unblock'), ip: z.string().min(1).max(64), from }),
   z.object({ t: z.literal('flush'), from }),
-  z.object({ t: z.literal('reload'), from }),
+  z.object({ t: z.literal('reload'), n: count.optional(), from }),
   z.object({ t: z.literal('set'), name: z.string().regex(/^[a-z_]{1,64}$/), value: z.number().int(), from }),
 ]);
 

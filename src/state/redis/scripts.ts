@@ -3,7 +3,8 @@
 // whose error makes the count reach max_connect_errors is the one (and only one) that blocks.
 //
 // Messages on the channel are JSON: {t:'ce', ip, n} {t:'cc', k, n} {t:'block', block}
-// {t:'unblock', ip} {t:'flush'} {t:'reload'}, each with `from` (the instance that caused it).
+// {t:'unblock', ip} {t:'flush'} {t:'reload', n} {t:'set', name, value}, each with `from` (the
+// instance that caused it).
 import type { Redis } from 'ioredis';
 
 /** Both counters start alike: KEYS[1] the counter; ARGV[1] reset (0|1), ARGV[2] increment, ARGV[3] ttlMs. */
@@ -72,12 +73,32 @@ redis.call('PUBLISH', ARGV[3], cjson.encode({t='ce', ip=ARGV[1], n=0, from=ARGV[
 return 1
 `;
 
+/** KEYS: variables. ARGV: name, value, only-if-absent (0|1), from, channel. Stores and publishes. */
+const SET_VARIABLE = `
+if ARGV[3] == '1' then
+  if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+redis.call('PUBLISH', ARGV[5], cjson.encode({t='set', name=ARGV[1], value=tonumber(ARGV[2]), from=ARGV[4]}))
+return 1
+`;
+
+/** KEYS: reloads. ARGV: from, channel. Counts the reload and publishes it with its number. */
+const RELOAD = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[2], cjson.encode({t='reload', n=n, from=ARGV[1]}))
+return n
+`;
+
 export interface FleetScripts {
   connectErrors(keys: [string, string], args: Array<string | number>): Promise<[number, number]>;
   failedLogins(key: string, args: Array<string | number>): Promise<number>;
   raise(key: string, value: number, ttlMs: number): Promise<number>;
   block(key: string, args: Array<string | number>): Promise<number>;
   unblock(keys: [string, string], args: Array<string | number>): Promise<number>;
+  setVariable(key: string, args: Array<string | number>): Promise<number>;
+  reload(key: string, args: Array<string | number>): Promise<number>;
 }
 
 type Commands = Redis & {
@@ -86,6 +107,8 @@ type Commands = Redis & {
   moatRaise(k1: string, ...args: Array<string | number>): Promise<number>;
   moatBlock(k1: string, ...args: Array<string | number>): Promise<number>;
   moatUnblock(k1: string, k2: string, ...args: Array<string | number>): Promise<number>;
+  moatSetVariable(k1: string, ...args: Array<string | number>): Promise<number>;
+  moatReload(k1: string, ...args: Array<string | number>): Promise<number>;
 };
 
 /** Registers the scripts on a connection (EVALSHA, falling back to EVAL once per script load). */
@@ -95,6 +118,8 @@ export function fleetScripts(redis: Redis): FleetScripts {
   redis.defineCommand('moatRaise', { numberOfKeys: 1, lua: RAISE });
   redis.defineCommand('moatBlock', { numberOfKeys: 1, lua: BLOCK });
   redis.defineCommand('moatUnblock', { numberOfKeys: 2, lua: UNBLOCK });
+  redis.defineCommand('moatSetVariable', { numberOfKeys: 1, lua: SET_VARIABLE });
+  redis.defineCommand('moatReload', { numberOfKeys: 1, lua: RELOAD });
   const r = redis as Commands;
   return {
     connectErrors: (keys, args) => r.moatConnectErrors(keys[0], keys[1], ...args),
@@ -102,5 +127,7 @@ export function fleetScripts(redis: Redis): FleetScripts {
     raise: (key, value, ttlMs) => r.moatRaise(key, value, ttlMs),
     block: (key, args) => r.moatBlock(key, ...args),
     unblock: (keys, args) => r.moatUnblock(keys[0], keys[1], ...args),
+    setVariable: (key, args) => r.moatSetVariable(key, ...args),
+    reload: (key, args) => r.moatReload(key, ...args),
   };
 }

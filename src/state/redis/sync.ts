@@ -18,8 +18,12 @@ export interface SyncContext {
 }
 
 /** Redis came back empty: what this instance knows goes in, merged with the others' by maximum. */
-export async function pushAll(c: SyncContext, g: Guard): Promise<void> {
+export async function pushAll(c: SyncContext, g: Guard, variables: Record<string, number>): Promise<void> {
   const k = c.keys;
+  // Only where no instance has put a value yet: a SET GLOBAL made during the outage wins.
+  for (const [name, value] of Object.entries(variables)) {
+    await c.scripts.setVariable(k.variables, [name, value, 1, c.instance, k.channel]);
+  }
   const now = Date.now();
   const fields: string[] = [];
   for (const r of g.ledger.rows()) fields.push(r.ip, JSON.stringify(r));
