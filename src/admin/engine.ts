@@ -6,7 +6,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { SessionInfo } from '../gateway/session.ts';
 import type { Guard } from '../guard/guard.ts';
-import type { PostureResult } from '../posture/runner.ts';
+import { POSTURE_OFF, type PostureResult } from '../posture/runner.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
 import { likeRegExp } from '../sql/like.ts';
@@ -164,11 +164,7 @@ export class AdminEngine {
       /^CHECK\s+POSTURE$/i,
       () => {
         const p = this.rt.posture();
-        if (p === null) {
-          throw new AdminError(
-            formatServerError('ER_UNKNOWN_ERROR', 'posture checks need a check account: set posture.user'),
-          );
-        }
+        if (p === null) throw new AdminError(formatServerError('ER_UNKNOWN_ERROR', POSTURE_OFF));
         if (p.error !== null)
           throw new AdminError(formatServerError('ER_UNKNOWN_ERROR', `moat check: ${p.error}`));
         return this.select(POSTURE_SELECT, this.caller!);

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { bindServer } from '../gateway/bind.ts';
+import { POSTURE_OFF } from '../posture/runner.ts';
 import { FleetUnavailableError } from '../state/redis/fleet.ts';
 import type { AdminRuntime } from './engine.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -181,8 +182,7 @@ export class AdminHttp {
         rt.guard.flushHosts();
         return {};
       case '/api/posture':
-        if (rt.posture() === null)
-          throw new HttpError(409, 'posture checks need a check account: set posture.user');
+        if (rt.posture() === null) throw new HttpError(409, POSTURE_OFF);
         return postureView(await rt.checkPosture());
     }
     throw new HttpError(404, `no such endpoint: POST ${path}`);

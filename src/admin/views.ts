@@ -6,30 +6,33 @@ import { mergedTotals } from './fleet-tables.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/** A ledger row's failure counters by class name, the classes with none left out. */
+function countsByClass(counts: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  FAILURE_CLASSES.forEach((c, i) => {
+    if ((counts[i] ?? 0) > 0) out[c] = counts[i]!;
+  });
+  return out;
+}
+
 export function hostsView(rt: AdminRuntime, now = Date.now()) {
   const blocked = new Set(rt.guard.blocker.list(now).map((b) => b.ip));
   return {
-    hosts: [...rt.guard.ledger.rows()].map((r) => {
-      const counts: Record<string, number> = {};
-      FAILURE_CLASSES.forEach((c, i) => {
-        if (r.counts[i]! > 0) counts[c] = r.counts[i]!;
-      });
-      return {
-        ip: r.ip,
-        host: r.host,
-        hostValidated: r.hostValidated,
-        sumConnectErrors: r.sumConnectErrors,
-        counts,
-        firstSeen: iso(r.firstSeen),
-        lastSeen: iso(r.lastSeen),
-        firstErrorSeen: iso(r.firstErrorSeen),
-        lastErrorSeen: iso(r.lastErrorSeen),
-        currentConnections: r.currentConnections,
-        totalConnections: r.totalConnections,
-        successes: r.successes,
-        blocked: blocked.has(r.ip),
-      };
-    }),
+    hosts: [...rt.guard.ledger.rows()].map((r) => ({
+      ip: r.ip,
+      host: r.host,
+      hostValidated: r.hostValidated,
+      sumConnectErrors: r.sumConnectErrors,
+      counts: countsByClass(r.counts),
+      firstSeen: iso(r.firstSeen),
+      lastSeen: iso(r.lastSeen),
+      firstErrorSeen: iso(r.firstErrorSeen),
+      lastErrorSeen: iso(r.lastErrorSeen),
+      currentConnections: r.currentConnections,
+      totalConnections: r.totalConnections,
+      successes: r.successes,
+      blocked: blocked.has(r.ip),
+    })),
   };
 }
 
@@ -75,20 +78,13 @@ export async function fleetView(rt: AdminRuntime, now = Date.now()) {
   if (rt.fleetView === undefined) return null;
   const f = await rt.fleetView();
   const blocked = new Set(rt.guard.blocker.list(now).map((b) => b.ip));
-  const counts = (c: number[]) => {
-    const out: Record<string, number> = {};
-    FAILURE_CLASSES.forEach((name, i) => {
-      if ((c[i] ?? 0) > 0) out[name] = c[i]!;
-    });
-    return out;
-  };
   return {
     instances: f.instances.map((i) => ({ ...i, startedAt: iso(i.startedAt), lastSeen: iso(i.lastSeen) })),
     hosts: f.rows.map(({ instance, row: r }) => ({
       instance,
       ip: r.ip,
       sumConnectErrors: r.sumConnectErrors,
-      counts: counts(r.counts),
+      counts: countsByClass(r.counts),
       currentConnections: r.currentConnections,
       totalConnections: r.totalConnections,
       successes: r.successes,
@@ -98,7 +94,7 @@ export async function fleetView(rt: AdminRuntime, now = Date.now()) {
       ip,
       instances: t.instances,
       sumConnectErrors: f.connectErrors.get(ip) ?? 0,
-      counts: counts(t.row.counts),
+      counts: countsByClass(t.row.counts),
       currentConnections: t.row.currentConnections,
       totalConnections: t.row.totalConnections,
       successes: t.row.successes,

@@ -12,7 +12,8 @@
 //    the nonce, as the client library would), so the password never crosses a network in clear.
 //    A plain client asks for an RSA key instead; if the backend leg is TLS, moat answers with its
 //    own key (rsa-key.ts), decrypts, and forwards the password inside the backend's TLS.
-import { constants, privateDecrypt, publicEncrypt } from 'node:crypto';
+import { constants, privateDecrypt } from 'node:crypto';
+import { sealPassword, xor } from '../protocol/client-auth.ts';
 import { Header } from '../protocol/constants.ts';
 import type { ServerError } from '../protocol/error-codes.ts';
 import type { Packet } from '../protocol/framer.ts';
@@ -180,7 +181,7 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
         // The backend's public key (AuthMoreData) in answer to moat's request.
         const pem = first === Header.AUTH_MORE_DATA ? p.payload.subarray(1) : p.payload;
         try {
-          backend.channel.write(writeRaw(seal(password, nonce, pem), p.seq + 1));
+          backend.channel.write(writeRaw(sealPassword(password, nonce, pem), p.seq + 1));
         } finally {
           password.fill(0);
         }
@@ -229,17 +230,6 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
   }
 }
 
-/** caching_sha2_password's RSA step: (password ⊕ nonce) encrypted with RSA-OAEP (SHA-1). */
-function seal(password: Buffer, nonce: Buffer, pem: Buffer): Buffer {
-  const mixed = Buffer.allocUnsafe(password.length);
-  for (let i = 0; i < password.length; i++) mixed[i] = password[i]! ^ nonce[i % nonce.length]!;
-  try {
-    return publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_OAEP_PADDING }, mixed);
-  } finally {
-    mixed.fill(0);
-  }
-}
-
 /** The inverse, for a password a client sealed with moat's own key: cleartext with its NUL. */
 function unseal(sealed: Buffer, nonce: Buffer, key: RsaKey): Buffer {
   let mixed: Buffer;
@@ -251,6 +241,9 @@ function unseal(sealed: Buffer, nonce: Buffer, key: RsaKey): Buffer {
       'protocol',
     );
   }
-  for (let i = 0; i < mixed.length; i++) mixed[i] = mixed[i]! ^ nonce[i % nonce.length]!;
-  return mixed;
+  try {
+    return xor(mixed, nonce);
+  } finally {
+    mixed.fill(0);
+  }
 }

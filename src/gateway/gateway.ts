@@ -26,7 +26,7 @@ import { Guard, type Refusal } from '../guard/guard.ts';
 import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
 import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
-import { PostureRunner } from '../posture/runner.ts';
+import { POSTURE_OFF, PostureRunner } from '../posture/runner.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
 import { writeErr } from '../protocol/packets/result.ts';
 import { RedisFleet } from '../state/redis/fleet.ts';
@@ -265,13 +265,16 @@ export class Gateway {
         settle: () => persistence.settle(),
         blocked: (b, from, own) => {
           if (own) {
-            // Made by the shared counter for an error seen here: this instance reports it.
+            // Made by the shared counter for an error seen here: this instance reports it (its
+            // guard actions reach audit and the firewall mirror).
             const until = b.until === null ? null : new Date(b.until).toISOString();
             log.warn({ ip: b.ip, reason: b.reason, by: b.by, until }, 'host blocked');
             this.guard.onAction({ kind: 'blocked', block: b });
-          } else log.info({ ip: b.ip, reason: b.reason, from }, 'host blocked by another instance');
-          // Another instance's block holds here too, so the kernel drops it here too.
-          if (!own) void this.firewall?.block(b);
+          } else {
+            log.info({ ip: b.ip, reason: b.reason, from }, 'host blocked by another instance');
+            // Another instance's block holds here too, so the kernel drops it here too.
+            void this.firewall?.block(b);
+          }
         },
         unblocked: (b, from) => {
           log.info({ ip: b.ip, reason: b.reason, from }, 'host unblocked by another instance');
@@ -435,11 +438,7 @@ export class Gateway {
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
       posture: () => this.posture?.last ?? null,
       checkPosture: () => {
-        if (this.posture === null) {
-          throw new AdminError(
-            formatServerError('ER_UNKNOWN_ERROR', 'posture checks need a check account: set posture.user'),
-          );
-        }
+        if (this.posture === null) throw new AdminError(formatServerError('ER_UNKNOWN_ERROR', POSTURE_OFF));
         return this.posture.run();
       },
       setVariable: (name, value) => {

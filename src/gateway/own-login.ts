@@ -3,8 +3,7 @@
 // exchange (an AuthSwitchRequest to the account's plugin; caching_sha2_password's fast path, full
 // authentication in clear only inside TLS or a unix socket, else RSA-sealed). Every read has a
 // deadline. What follows the login (COM_QUERY, COM_QUIT) is the caller's.
-import { constants, publicEncrypt } from 'node:crypto';
-import { scramble, xor } from '../protocol/client-auth.ts';
+import { scramble, sealPassword } from '../protocol/client-auth.ts';
 import { Cap, DEFAULT_CHARSET, Header } from '../protocol/constants.ts';
 import type { Packet } from '../protocol/framer.ts';
 import { nonceOf, readAuthSwitchRequest, writeRaw } from '../protocol/packets/auth.ts';
@@ -144,11 +143,7 @@ async function login(
         ch.write(writeRaw(secure ? clear : Buffer.from([0x02]), p.seq + 1));
         continue;
       }
-      const sealed = publicEncrypt(
-        { key: p.payload.subarray(1), padding: constants.RSA_PKCS1_OAEP_PADDING },
-        xor(clear, nonce),
-      );
-      ch.write(writeRaw(sealed, p.seq + 1));
+      ch.write(writeRaw(sealPassword(clear, nonce, p.payload.subarray(1)), p.seq + 1));
       continue;
     }
     throw new Error(`unexpected packet 0x${(first ?? 0).toString(16)} during login`);

@@ -7,6 +7,9 @@ import type { Config } from '../config/schema.ts';
 import { runPostureCheck } from './check.ts';
 import { type Finding, worst } from './finding.ts';
 
+/** What the admin port and the API answer when no check account is configured. */
+export const POSTURE_OFF = 'posture checks need a check account: set posture.user';
+
 export interface PostureResult {
   /** When the last run ended (epoch ms); null before the first. */
   checkedAt: number | null;

@@ -1,6 +1,6 @@
 // The client side of the scramble-based authentication plugins, for the logins moat makes itself
 // (the health check, `moat check`): pure computation over a nonce, no sockets.
-import { createHash } from 'node:crypto';
+import { constants, createHash, publicEncrypt } from 'node:crypto';
 import { ed25519Sign } from './ed25519.ts';
 
 function sha1(...parts: Buffer[]): Buffer {
@@ -20,6 +20,19 @@ export function xor(a: Buffer, b: Buffer): Buffer {
   const out = Buffer.allocUnsafe(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i % b.length]!;
   return out;
+}
+
+/**
+ * caching_sha2_password's RSA step: (password with its NUL ⊕ nonce) encrypted with the server's
+ * public key, RSA-OAEP (SHA-1). The mixed bytes are wiped once encrypted.
+ */
+export function sealPassword(password: Buffer, nonce: Buffer, pem: Buffer | string): Buffer {
+  const mixed = xor(password, nonce);
+  try {
+    return publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_OAEP_PADDING }, mixed);
+  } finally {
+    mixed.fill(0);
+  }
 }
 
 /**
