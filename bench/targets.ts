@@ -4,6 +4,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
+import { freePort } from '../test/harness/ports.ts';
+
+export { freePort };
 
 export const TARGET_NAMES = ['direct', 'haproxy', 'node-pipe', 'moat', 'moat-redis'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -35,17 +38,6 @@ export type StartContext = {
 };
 
 const HOST = '127.0.0.1';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Ready means a MySQL greeting (or ERR) arrives through the port: the listener is up and, for a

@@ -5,13 +5,13 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { type Certs, generateCerts } from './certs.ts';
+import { freePort } from './ports.ts';
 
 const run = promisify(execFile);
 
@@ -226,19 +226,6 @@ async function installDb(dataDir: string, baseDir: string, asRoot: string[]): Pr
     const e = err as { stdout?: string; stderr?: string };
     throw new Error(`mariadb-install-db failed: ${String(err)}\n${e.stderr ?? ''}\n${e.stdout ?? ''}`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null };

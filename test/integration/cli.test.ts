@@ -13,6 +13,7 @@ import mysql from 'mysql2/promise';
 import { runScenario } from '../harness/clients.ts';
 import { testBackend } from '../harness/env.ts';
 import { T_ROWS } from '../harness/mariadb.ts';
+import { freePort } from '../harness/ports.ts';
 import { type MoatProcess, runMoat, startMoatProcess } from '../harness/spawn-moat.ts';
 
 const backend = testBackend();
@@ -70,14 +71,6 @@ function connectError(port: number): Promise<string | null> {
     });
     s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Rejects if `p` takes longer than `ms`. */

@@ -20,6 +20,7 @@ import { ADMIN_USER } from '../harness/config-file.ts';
 import { testBackend } from '../harness/env.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 import { cmd, firewallTestsBlocked, must, Netns } from '../harness/netns.ts';
+import { eventually } from '../harness/poll.ts';
 
 const blocked = await firewallTestsBlocked();
 
@@ -32,14 +33,6 @@ function capture(): { log: Logger; lines: LogLine[] } {
   return { log, lines };
 }
 const warnings = (lines: LogLine[]) => lines.filter((l) => l.level >= 40);
-
-async function eventually(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function tables(): Promise<string> {
   return must('nft', ['list', 'tables']);

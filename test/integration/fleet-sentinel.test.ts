@@ -5,11 +5,12 @@
 // block made after it is written to the new primary.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+
 import { Redis } from 'ioredis';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
+import { eventually } from '../harness/poll.ts';
 import { type RedisServer, type Sentinel, startRedis, startSentinel } from '../harness/redis.ts';
 
 const backend = testBackend();
@@ -17,14 +18,6 @@ let primary: RedisServer;
 let replica: RedisServer;
 let sentinel: Sentinel;
 let moat: RunningMoat;
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function ask<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
   const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -40,7 +33,7 @@ async function ask<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
 before(async () => {
   primary = await startRedis();
   replica = await startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] });
-  await until('the replica to sync', async () =>
+  await eventually('the replica to sync', async () =>
     /master_link_status:up/.test(await ask(replica.port, (r) => r.info('replication'))),
   );
   sentinel = await startSentinel('moatmaster', primary.port, { downAfterMs: 400, failoverTimeoutMs: 2000 });
@@ -51,7 +44,7 @@ before(async () => {
       redis: { sentinels: [`127.0.0.1:${sentinel.port}`], sentinelName: 'moatmaster', namespace: 'sent' },
     },
   });
-  await until('the shared state to be up', () => moat.gateway.fleet?.up === true);
+  await eventually('the shared state to be up', () => moat.gateway.fleet?.up === true);
 });
 
 after(async () => {
@@ -67,23 +60,23 @@ test('moat follows a Sentinel failover: service goes on, blocks hold, new blocks
     loginCodeFrom(moat, from, { user: backend.users.app.user, password: backend.users.app.password });
   moat.gateway.guard.block('192.0.2.81', 'test', null);
   const key = (ip: string) => `moat:{sent}:block:${ip}`;
-  await until(
+  await eventually(
     'the block to reach the replica',
     async () => (await ask(replica.port, (r) => r.get(key('192.0.2.81')))) !== null,
   );
 
   await primary.kill();
   assert.equal(await login('127.0.9.1'), 0, 'a login while the primary is gone');
-  await until('Sentinel to promote the replica', async () => {
+  await eventually('Sentinel to promote the replica', async () => {
     const addr = await ask(sentinel.port, (r) => r.call('SENTINEL', 'get-master-addr-by-name', 'moatmaster'));
     return Array.isArray(addr) && Number(addr[1]) === replica.port;
   });
-  await until('moat to reconcile with the new primary', () => fleet.up && fleet.stats.outages >= 1);
+  await eventually('moat to reconcile with the new primary', () => fleet.up && fleet.stats.outages >= 1);
 
   assert.equal(await login('127.0.9.1'), 0);
   assert.ok(moat.gateway.guard.blocker.blocked('192.0.2.81', Date.now()) !== null, 'the old block holds');
   moat.gateway.guard.block('192.0.2.82', 'test', null);
-  await until(
+  await eventually(
     'the new block on the new primary',
     async () => (await ask(replica.port, (r) => r.get(key('192.0.2.82')))) !== null,
   );

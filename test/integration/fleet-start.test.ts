@@ -7,7 +7,8 @@ import { Redis } from 'ioredis';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom, sendGarbage } from '../harness/hosts.ts';
 import { startMoat } from '../harness/moat.ts';
-import { freePort, startRedis } from '../harness/redis.ts';
+import { freePort } from '../harness/ports.ts';
+import { startRedis } from '../harness/redis.ts';
 
 const backend = testBackend();
 
