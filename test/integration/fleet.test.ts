@@ -262,7 +262,7 @@ test('failed logins spread across instances reach the connection-control thresho
   assert.equal(cleared.value, 0, 'the success clears the count on every instance');
 });
 
-test('a manual block on one instance and an unblock on another reach every instance within a second', async () => {
+test('a manual block on one instance and an unblock on another reach every instance within a second', async (t) => {
   const ip = '127.0.7.3';
   const [a, b, c] = [byName('a'), byName('b'), byName('c')];
   assert.equal(await b.login(ip), 0);
@@ -270,11 +270,13 @@ test('a manual block on one instance and an unblock on another reach every insta
   for (const i of [b, c]) {
     const r = await within(1000, () => i.login(ip), 1129);
     assert.equal(r.value, 1129, `blocked on ${i.name} after ${r.ms} ms`);
+    t.diagnostic(`blocked on ${i.name} after ${r.ms} ms`);
   }
   await b.admin(`UNBLOCK HOST '${ip}'`);
   for (const i of [a, c]) {
     const r = await within(1000, () => i.login(ip), 0);
     assert.equal(r.value, 0, `unblocked on ${i.name} after ${r.ms} ms`);
+    t.diagnostic(`unblocked on ${i.name} after ${r.ms} ms`);
   }
 });
 
