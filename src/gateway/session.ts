@@ -408,6 +408,12 @@ export class Session {
    */
   private async loginDelay(ms: number): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
+    await this.waitUnlessClosed(ms);
+    this.timer = setTimeout(() => this.abortLogin('timeout'), this.ctx.config.limits.handshakeTimeoutMs);
+  }
+
+  /** Waits `ms`, or throws ChannelClosedError as soon as the client leaves. */
+  private async waitUnlessClosed(ms: number): Promise<void> {
     const socket = this.socket;
     let onClose = (): void => {};
     await new Promise<void>((resolve) => {
@@ -420,7 +426,6 @@ export class Session {
     this.delayTimer = null;
     if (socket.destroyed || this.isClosed())
       throw new ChannelClosedError('client closed during the login delay');
-    this.timer = setTimeout(() => this.abortLogin('timeout'), this.ctx.config.limits.handshakeTimeoutMs);
   }
 
   private async upgradeToTls(): Promise<void> {
@@ -489,7 +494,12 @@ export class Session {
     this.relay.start(clientRest.leftover, backendRest.leftover);
   }
 
-  /** COM_CHANGE_USER: re-authentication relayed like a login, then back to the relay. */
+  /**
+   * COM_CHANGE_USER: a login inside the session. It passes the guard's identify step as a login
+   * does (user rules, REQUIRE, max_user_connections, the connection-control delay before the
+   * attempt), then the re-authentication is relayed like a login, then back to the relay. A failed
+   * change ends the session, as the server does.
+   */
   private async changeUser(bytes: Buffer): Promise<void> {
     this.state = 'change-user';
     const link = this.backendLink!;
@@ -499,6 +509,20 @@ export class Session {
     client.prepend(bytes);
     const packet = await client.read();
     const cu = readChangeUser(packet.payload, this.capabilities);
+    const gate = this.ctx.guard.identifyChangeUser(this.guardUser, cu.user, this.admission, this.clientTls());
+    if (gate.refusal !== null) {
+      this.socket.write(writeErr(gate.refusal.error, (packet.seq + 1) & 0xff));
+      this.changeUserEnded(cu.user, gate.refusal.outcome, gate.refusal.error.code, gate.refusal.message);
+      this.close(`change user refused: ${gate.refusal.message}`);
+      return;
+    }
+    if (gate.delayMs > 0) {
+      try {
+        await this.waitUnlessClosed(gate.delayMs);
+      } finally {
+        this.ctx.guard.changeUserDelayOver();
+      }
+    }
     // The client answered a nonce the backend never issued; ask the backend for a fresh
     // challenge instead, by naming a plugin it does not have.
     link.channel.write(
@@ -516,24 +540,15 @@ export class Session {
       plugin: REAUTH_PLUGIN,
       nonce: Buffer.alloc(0),
     });
-    const ok = outcome.ok;
-    this.ctx.guard.changeUser(this.guardUser, cu.user, this.admission, ok);
-    if (ok) this.guardUser = cu.user;
-    this.ctx.onLogin({
-      session: this.id,
-      outcome: ok ? 'ok' : outcome.reason === 'cleartext-refused' ? 'cleartext-refused' : 'auth-denied',
-      user: cu.user,
-      clientAddress: this.origin.address,
-      clientPort: this.origin.port,
-      errorCode: ok ? 0 : outcome.error.code,
-      message: ok ? 'change user ok' : outcome.error.message,
-      ...this.loginContext('change-user'),
-    });
-    if (!ok) {
+    if (!outcome.ok) {
+      const failure = authFailure(outcome);
+      this.changeUserEnded(cu.user, failure.outcome, outcome.error.code, outcome.error.message);
       if (!outcome.relayed) this.socket.write(writeErr(outcome.error, outcome.seq));
       this.close('change user failed');
       return;
     }
+    this.changeUserEnded(cu.user, 'ok', 0, 'change user ok');
+    this.guardUser = cu.user;
     this.identity.user = cu.user;
     this.identity.database = cu.database === '' ? null : cu.database;
     this.follower?.forgetPrepared();
@@ -541,6 +556,21 @@ export class Session {
     const backendRest = link.channel.detach();
     this.state = 'command';
     this.relay!.start(clientRest.leftover, backendRest.leftover);
+  }
+
+  /** The guard's bookkeeping and the login record of one COM_CHANGE_USER. */
+  private changeUserEnded(user: string, outcome: LoginOutcome, errorCode: number, message: string): void {
+    this.ctx.guard.changeUser(this.guardUser, user, this.admission, outcome, errorCode);
+    this.ctx.onLogin({
+      session: this.id,
+      outcome,
+      user,
+      clientAddress: this.origin.address,
+      clientPort: this.origin.port,
+      errorCode,
+      message,
+      ...this.loginContext('change-user'),
+    });
   }
 
   private abortLogin(outcome: LoginOutcome): void {

@@ -334,42 +334,51 @@ export class Guard {
    * connection-control delay this attempt must wait (0 for none).
    */
   identify(user: string, a: Admission, tls: ClientTls): { refusal: Refusal | null; delayMs: number } {
-    this.ledger.identified(user, a.ip);
+    const gate = this.gate(user, a, tls, true);
+    if (gate.delayMs > 0) {
+      // Parked: out of the unauthenticated caps while it waits, so that a patient guesser fleet
+      // fills only the delayed pool, never the room legitimate clients log in through.
+      a.parked = true;
+      this.leaveUnauthenticated(a.ip);
+    }
+    return gate;
+  }
+
+  /**
+   * What a login as `user` meets before its password is tried, for identify() and
+   * identifyChangeUser(): the user rules, max_user_connections (when the attempt would be one
+   * more connection of that user), and the connection-control delay, counted in the delayed pool.
+   */
+  private gate(
+    user: string,
+    a: Admission,
+    tls: ClientTls,
+    newConnection: boolean,
+  ): { refusal: Refusal | null; delayMs: number } {
+    const refuse = (outcome: LoginOutcome, error: ServerError, message: string) => ({
+      refusal: { outcome, error, message },
+      delayMs: 0,
+    });
     const r = this.userRules.check(user, a.ip, a.local, tls);
-    if (r !== null) {
-      return {
-        refusal: {
-          outcome: r.outcome,
-          error: formatServerError('ER_ACCESS_DENIED_ERROR', user, a.ip, 'YES'),
-          message: r.why,
-        },
-        delayMs: 0,
-      };
-    }
+    if (r !== null)
+      return refuse(r.outcome, formatServerError('ER_ACCESS_DENIED_ERROR', user, a.ip, 'YES'), r.why);
     const perUser = this.config.max_user_connections;
-    if (perUser > 0 && (this.sessionsByUser.get(user) ?? 0) >= perUser) {
-      return {
-        refusal: {
-          outcome: 'user-limit',
-          error: formatServerError('ER_TOO_MANY_USER_CONNECTIONS', user),
-          message: 'max_user_connections reached',
-        },
-        delayMs: 0,
-      };
-    }
+    if (newConnection && perUser > 0 && (this.sessionsByUser.get(user) ?? 0) >= perUser)
+      return refuse(
+        'user-limit',
+        formatServerError('ER_TOO_MANY_USER_CONNECTIONS', user),
+        'max_user_connections reached',
+      );
     const delayMs = this.connectionControl.delayFor(user, a.ip);
     if (delayMs > 0) {
       if (this.delayed >= this.config.maxDelayedLogins) {
         // The pool is full: refuse at once. No password was tried, so nothing is learned by it.
         this.status.Connection_errors_max_connections++;
-        return {
-          refusal: {
-            outcome: 'too-many-connections',
-            error: formatServerError('ER_CON_COUNT_ERROR'),
-            message: 'the pool of delayed logins is full (guard.maxDelayedLogins)',
-          },
-          delayMs: 0,
-        };
+        return refuse(
+          'too-many-connections',
+          formatServerError('ER_CON_COUNT_ERROR'),
+          'the pool of delayed logins is full (guard.maxDelayedLogins)',
+        );
       }
       this.status.Connection_control_delay_generated++;
       this.onAction({
@@ -379,11 +388,7 @@ export class Guard {
         delayMs,
         failures: this.connectionControl.failuresOf(user, a.ip),
       });
-      // Parked: out of the unauthenticated caps while it waits, so that a patient guesser fleet
-      // fills only the delayed pool, never the room legitimate clients log in through.
-      a.parked = true;
       this.delayed++;
-      this.leaveUnauthenticated(a.ip);
     }
     return { refusal: null, delayMs };
   }
@@ -435,6 +440,7 @@ export class Guard {
     if (outcome === 'ok') {
       if ((this.ledger.get(ip)?.sumConnectErrors ?? 0) > 0) this.shared?.connectOk(ip);
       this.ledger.success(ip, now);
+      this.ledger.authenticated(user, ip);
       if (user !== null) {
         this.loginSucceeded(user, ip);
         this.sessionsByUser.set(user, (this.sessionsByUser.get(user) ?? 0) + 1);
@@ -445,7 +451,6 @@ export class Guard {
       return;
     }
     this.ledger.disconnected(ip);
-    if (user !== null) this.ledger.unidentified(user, ip);
     if (outcome === 'shutdown') return;
     this.status.Aborted_connects++;
     const c = classify(outcome, errorCode);
@@ -466,22 +471,48 @@ export class Guard {
   }
 
   /**
-   * A COM_CHANGE_USER re-authentication ended: it counts for connection control like a login, and
-   * on success the session now counts under the new user.
+   * A COM_CHANGE_USER arrived in a session logged in as `from`: the checks identify() makes for a
+   * login (user rules, max_user_connections, the connection-control delay), so that a change of
+   * user is no way around any of them. The session is already counted, so a change to the same
+   * user is no extra connection of it, and a delayed change waits in the delayed pool without
+   * leaving the unauthenticated count it is not in.
    */
-  changeUser(from: string | null, to: string, a: Admission, ok: boolean): void {
-    if (!ok) {
-      this.loginFailed(to, a.ip);
+  identifyChangeUser(
+    from: string | null,
+    to: string,
+    a: Admission,
+    tls: ClientTls,
+  ): { refusal: Refusal | null; delayMs: number } {
+    return this.gate(to, a, tls, from !== to);
+  }
+
+  /** A change-user's delay (from identifyChangeUser) is over, or its session closed during it. */
+  changeUserDelayOver(): void {
+    this.delayed = Math.max(0, this.delayed - 1);
+  }
+
+  /**
+   * A COM_CHANGE_USER ended. A failure lands in the ledger with the class a failed login of that
+   * kind gets, and counts for connection control like one; on success the session now counts
+   * under the new user. (A failed change ends the session: sessionEnded() follows.)
+   */
+  changeUser(from: string | null, to: string, a: Admission, outcome: LoginOutcome, errorCode: number): void {
+    const now = this.now();
+    this.countOutcome(outcome, now);
+    if (outcome !== 'ok') {
+      const c = classify(outcome, errorCode);
+      if (c === null) return;
+      this.recordFailure(a.ip, c, now);
+      if (isLoginFailure(c)) this.loginFailed(to, a.ip);
       return;
     }
     this.loginSucceeded(to, a.ip);
+    this.ledger.changedUser(from, to, a.ip);
     if (from !== null) {
-      this.ledger.unidentified(from, a.ip);
       const n = (this.sessionsByUser.get(from) ?? 1) - 1;
       if (n <= 0) this.sessionsByUser.delete(from);
       else this.sessionsByUser.set(from, n);
     }
-    this.ledger.identified(to, a.ip);
     this.sessionsByUser.set(to, (this.sessionsByUser.get(to) ?? 0) + 1);
   }
 
@@ -490,9 +521,8 @@ export class Guard {
     this.sessions = Math.max(0, this.sessions - 1);
     this.status.Threads_connected = this.sessions;
     if (aborted) this.status.Aborted_clients++;
-    this.ledger.disconnected(a.ip);
+    this.ledger.loggedOut(user, a.ip);
     if (user !== null) {
-      this.ledger.unidentified(user, a.ip);
       const n = (this.sessionsByUser.get(user) ?? 1) - 1;
       if (n <= 0) this.sessionsByUser.delete(user);
       else this.sessionsByUser.set(user, n);
