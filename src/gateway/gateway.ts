@@ -335,7 +335,6 @@ export class Gateway {
     this.metrics.liveBytes = () => {
       const sum = { fromClient: 0, fromBackend: 0 };
       for (const s of this.sessions.values()) {
-        this.detector?.sessionEnded(s.id);
         const b = s.relayBytes();
         sum.fromClient += b.fromClient;
         sum.fromBackend += b.fromBackend;
