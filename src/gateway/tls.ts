@@ -10,6 +10,26 @@ import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { PacketChannel } from './channel.ts';
 
+/**
+ * The suites moat offers (client leg) and asks for (backend leg) unless `tls.ciphers` says
+ * otherwise. TLS 1.2: only ECDHE key exchange (forward secrecy) with AEAD ciphers (AES-GCM,
+ * ChaCha20-Poly1305) — Node's default list also admits CBC suites with SHA-1/SHA-256 MACs
+ * (ECDHE-RSA-AES128-SHA …): MAC-then-encrypt, the construction Lucky13-style padding oracles
+ * attack, which Mozilla's "intermediate" server profile leaves out for the same reason.
+ * TLS 1.3: Node's default suites, all of them AEAD with forward secrecy by design.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 export interface ServerTlsOptions {
   cert?: string | undefined;
   key?: string | undefined;
@@ -65,7 +85,10 @@ export async function loadServerTls(o: ServerTlsOptions): Promise<ServerTls> {
     key: readFileSync(keyPath),
     ca: o.ca === undefined ? undefined : readFileSync(o.ca),
     minVersion: o.minVersion,
-    ciphers: o.ciphers,
+    ciphers: o.ciphers ?? TLS_CIPHERS,
+    // The server's order, not the client's: an old client listing a weaker suite first still gets
+    // the strongest one both sides have.
+    honorCipherOrder: true,
     // One session cache per process: resumed handshakes skip the expensive key exchange.
     sessionIdContext: 'moat',
   });
