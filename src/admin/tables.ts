@@ -75,8 +75,12 @@ export const TABLES: readonly TableDef[] = [
       ['CURRENT_CONNECTIONS', 'INTEGER'],
       ['TOTAL_CONNECTIONS', 'INTEGER'],
     ],
+    // MySQL's meaning: authenticated connections per host, and a NULL row for the rest (see
+    // guard/ledger.ts); every attempt's own address is in host_cache.
     *rows({ guard }) {
-      for (const r of guard.ledger.rows()) yield [r.ip, r.currentConnections, r.totalConnections];
+      const u = guard.ledger.unauthenticated;
+      if (u.total > 0) yield [null, u.current, u.total];
+      for (const [ip, c] of guard.ledger.hostCounts()) yield [ip, c.current, c.total];
     },
   },
   {
@@ -88,6 +92,8 @@ export const TABLES: readonly TableDef[] = [
       ['TOTAL_CONNECTIONS', 'INTEGER'],
     ],
     *rows({ guard }) {
+      const u = guard.ledger.unauthenticated;
+      if (u.total > 0) yield [null, u.current, u.total];
       for (const [user, c] of guard.ledger.userCounts()) yield [user, c.current, c.total];
     },
   },
@@ -101,6 +107,8 @@ export const TABLES: readonly TableDef[] = [
       ['TOTAL_CONNECTIONS', 'INTEGER'],
     ],
     *rows({ guard }) {
+      const u = guard.ledger.unauthenticated;
+      if (u.total > 0) yield [null, null, u.current, u.total];
       for (const a of guard.ledger.accountCounts()) yield [a.user, a.ip, a.count.current, a.count.total];
     },
   },

@@ -6,6 +6,15 @@
 // least recently seen evicted first (a Map's insertion order, refreshed on every touch), so a flood
 // of addresses cannot exhaust memory. A row with live connections is never evicted... unless every
 // row has them, in which case the bound wins and its counts start again when it returns.
+//
+// performance_schema.hosts / accounts / users are kept apart from the rows, with MySQL's meaning:
+// a connection counts under its host, account and user only once it has authenticated. Until
+// then — and for good, if it never does — it counts under the NULL row (MySQL: "NULL for a user
+// session that failed to authenticate"). That is what lets a DBA find the hosts from which only
+// failed attempts were made: a host_cache row with no hosts row. As in MySQL, TOTAL_CONNECTIONS of
+// a row is its live connections plus the ended ones, so a connection that authenticates moves,
+// current and total, from the NULL row to its host. The real address of every attempt stays on
+// the host_cache row (its own currentConnections / totalConnections, for moat's views).
 import { countsAsConnectError, FAILURE_CLASSES, type FailureClass } from './failure.ts';
 
 const CLASS_INDEX = new Map<FailureClass, number>(FAILURE_CLASSES.map((c, i) => [c, i]));
@@ -23,7 +32,7 @@ export interface HostRow {
   lastSeen: number;
   firstErrorSeen: number | null;
   lastErrorSeen: number | null;
-  /** performance_schema.hosts */
+  /** Every connection from the address, authenticated or not (moat's ledger, not `hosts`). */
   currentConnections: number;
   totalConnections: number;
   /** Logins that succeeded (moat's own column: a host with none only ever failed). */
@@ -59,10 +68,14 @@ export function countOf(row: HostRow, c: FailureClass): number {
 export class HostLedger {
   readonly maxHosts: number;
   private readonly hosts = new Map<string, HostRow>();
-  /** `user` → counts (performance_schema.users). */
+  /** `ip` → authenticated connections (performance_schema.hosts). */
+  private readonly authenticatedHosts = new Map<string, ConnectionCount>();
+  /** `user` → authenticated connections (performance_schema.users). */
   private readonly users = new Map<string, ConnectionCount>();
-  /** `user\0ip` → counts (performance_schema.accounts). */
+  /** `user\0ip` → authenticated connections (performance_schema.accounts). */
   private readonly accounts = new Map<string, ConnectionCount>();
+  /** Connections not (yet) authenticated: the NULL row of hosts, accounts and users. */
+  readonly unauthenticated: ConnectionCount = { current: 0, total: 0 };
   /** Called with every row whose counters changed (persistence picks them up in batches). */
   onChange: (row: HostRow) => void = () => {};
   onEvict: (ip: string) => void = () => {};
@@ -93,29 +106,58 @@ export class HostLedger {
     return row;
   }
 
-  /** A connection from `ip` was accepted. */
+  /** A connection from `ip` was accepted: on its row, and under NULL until it authenticates. */
   connected(ip: string, now: number): HostRow {
     const row = this.touch(ip, now);
     row.currentConnections++;
     row.totalConnections++;
+    this.unauthenticated.current++;
+    this.unauthenticated.total++;
     this.onChange(row);
     return row;
   }
 
-  /** The connection from `ip` is gone (whatever happened to it). */
+  /** A connection from `ip` ended before it authenticated (refused, failed, gone). */
   disconnected(ip: string): void {
     const row = this.hosts.get(ip);
     if (row !== undefined && row.currentConnections > 0) row.currentConnections--;
+    if (this.unauthenticated.current > 0) this.unauthenticated.current--;
   }
 
-  /** The user of a connection is known (after its HandshakeResponse). */
-  identified(user: string, ip: string): void {
+  /**
+   * The connection from `ip` authenticated as `user` (null: a login with no user name): it leaves
+   * the NULL row, current and total, for its host, account and user.
+   */
+  authenticated(user: string | null, ip: string): void {
+    const u = this.unauthenticated;
+    if (u.current > 0) {
+      u.current--;
+      u.total--;
+    }
+    bump(this.authenticatedHosts, ip, this.maxHosts);
+    if (user !== null) this.identified(user, ip);
+  }
+
+  /** An authenticated session from `ip` ended. */
+  loggedOut(user: string | null, ip: string): void {
+    const row = this.hosts.get(ip);
+    if (row !== undefined && row.currentConnections > 0) row.currentConnections--;
+    drop(this.authenticatedHosts.get(ip));
+    if (user !== null) this.unidentified(user, ip);
+  }
+
+  /** A session changed user (COM_CHANGE_USER): its account and user change, its host does not. */
+  changedUser(from: string | null, to: string, ip: string): void {
+    if (from !== null) this.unidentified(from, ip);
+    this.identified(to, ip);
+  }
+
+  private identified(user: string, ip: string): void {
     bump(this.users, user, this.maxHosts);
     bump(this.accounts, `${user}\0${ip}`, this.maxHosts);
   }
 
-  /** That user's connection ended. */
-  unidentified(user: string, ip: string): void {
+  private unidentified(user: string, ip: string): void {
     drop(this.users.get(user));
     drop(this.accounts.get(`${user}\0${ip}`));
   }
@@ -165,6 +207,11 @@ export class HostLedger {
   /** Rows, least recently seen first. */
   rows(): IterableIterator<HostRow> {
     return this.hosts.values();
+  }
+
+  /** performance_schema.hosts rows: authenticated connections per address. */
+  hostCounts(): IterableIterator<[string, ConnectionCount]> {
+    return this.authenticatedHosts.entries();
   }
 
   userCounts(): IterableIterator<[string, ConnectionCount]> {
