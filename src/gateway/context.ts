@@ -6,6 +6,7 @@ import type { LoginOutcome } from '../guard/failure.ts';
 import type { Guard } from '../guard/guard.ts';
 import type { BackendTarget } from './backend.ts';
 import type { CommandEvent } from './events.ts';
+import type { BackendThreadOf } from './follow/kill.ts';
 import type { ProfileStore } from './profile.ts';
 import type { ServerTls } from './tls.ts';
 
@@ -39,4 +40,6 @@ export interface GatewayContext {
   readonly onCommand: (e: CommandEvent) => void;
   readonly onLogin: (r: LoginRecord) => void;
   readonly shuttingDown: () => boolean;
+  /** A logged-in session's backend thread id by its moat id (KILL by the greeted id). */
+  readonly backendThreadOf: BackendThreadOf;
 }

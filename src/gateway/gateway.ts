@@ -33,6 +33,7 @@ import { RedisFleet } from '../state/redis/fleet.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
 import type { GatewayContext, LoginRecord } from './context.ts';
+import { FIRST_SESSION_ID } from './follow/kill.ts';
 import type { CommandEvent } from './events.ts';
 import { type HealthResult, healthCheck } from './health.ts';
 import { type Accepted, Listener } from './listener.ts';
@@ -57,7 +58,6 @@ const SQL_ERRORS_KEPT = 1000;
  * sends `KILL <id>` through moat must hit "Unknown thread id" on the backend, never another
  * client's thread that happens to have a small number.
  */
-const FIRST_SESSION_ID = 1 << 30;
 
 export class Gateway {
   readonly config: Config;
@@ -246,6 +246,7 @@ export class Gateway {
         this.hooks.onLogin?.(r);
       },
       shuttingDown: () => this.stopping,
+      backendThreadOf: (id) => this.sessions.get(id)?.backendThread ?? null,
     };
     this.loadTcpWrappers();
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });

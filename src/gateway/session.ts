@@ -335,6 +335,11 @@ export class Session {
     return { fromClient: this.relay?.bytesFromClient ?? 0, fromBackend: this.relay?.bytesFromBackend ?? 0 };
   }
 
+  /** The backend's thread id for this session once logged in (what CONNECTION_ID() returns). */
+  get backendThread(): number | null {
+    return this.loggedIn && this.backendLink !== null ? this.backendLink.greeting.connectionId : null;
+  }
+
   /** Logged in (the command phase, or re-authenticating). */
   get loggedIn(): boolean {
     return this.state === 'command' || this.state === 'change-user';
@@ -481,6 +486,7 @@ export class Session {
       },
       onChangeUser: () => {},
       onLost: (why) => this.ctx.log.warn({ session: this.id, why }, 'stopped following the command stream'),
+      backendThreadOf: this.ctx.backendThreadOf,
     });
     this.follower = follower;
     this.relay = new Relay(this.socket, link.channel.socket, follower, {

@@ -16,8 +16,13 @@ export interface ScanSink {
    * sink needs to see through `head` (0: none, done with this packet).
    */
   start(first: number, length: number, seq: number): number;
-  /** The leading bytes asked for: buf[from, from + n). Called at most once per packet. */
-  head(buf: Buffer, from: number, n: number, length: number, seq: number): void;
+  /**
+   * The leading bytes asked for: buf[from, from + n). Called at most once per packet.
+   * `inChunk`: buf is the chunk being fed and the packet began in it (or in header bytes a relay
+   * holds back), so nothing of [from, from + n) has been passed on yet and a relay that forwards
+   * the chunk after `feed` returns forwards what the sink left there; false: a copy across chunks.
+   */
+  head(buf: Buffer, from: number, n: number, length: number, seq: number, inChunk: boolean): void;
 }
 
 export class PacketScanner {
@@ -158,7 +163,7 @@ export class PacketScanner {
     const avail = end - pos;
     if (want > 0 && !this.paused) {
       if (avail >= want) {
-        this.sink.head(buf, pos, want, length, this.curSeq);
+        this.sink.head(buf, pos, want, length, this.curSeq, true);
       } else {
         if (this.peek === null || this.peek.length < want)
           this.peek = Buffer.allocUnsafe(Math.max(want, 256));
@@ -183,7 +188,7 @@ export class PacketScanner {
     if (this.peekHave === this.peekWant) {
       const want = this.peekWant;
       this.peekWant = 0;
-      this.sink.head(this.peek!, 0, want, this.curLength, this.curSeq);
+      this.sink.head(this.peek!, 0, want, this.curLength, this.curSeq, false);
     }
     return pos;
   }

@@ -3,6 +3,7 @@
 import { Com, MAX_PACKET_CHUNK } from '../../protocol/constants.ts';
 import type { ScanSink } from '../../protocol/scanner.ts';
 import type { Follower } from './follower.ts';
+import { MAX_KILL_LENGTH, rewriteKillQuery, rewriteProcessKill } from './kill.ts';
 
 /** "Last prepared statement": MariaDB's id for an EXECUTE pipelined right after its PREPARE. */
 const LAST_PREPARED_ID = 0xffffffff;
@@ -40,6 +41,10 @@ export class ClientSink implements ScanSink {
       case Com.STMT_CLOSE:
       case Com.STMT_SEND_LONG_DATA:
         return 5;
+      case Com.PROCESS_KILL:
+        if (f.options.backendThreadOf !== undefined && length >= 5) return 5;
+        f.queue.push(f.newCommand(first, null, false, -1));
+        return 0;
       case Com.INIT_DB:
         return Math.min(length, 1 + 256);
       case Com.CHANGE_USER:
@@ -67,7 +72,7 @@ export class ClientSink implements ScanSink {
     }
   }
 
-  head(buf: Buffer, from: number, n: number, length: number, _seq: number): void {
+  head(buf: Buffer, from: number, n: number, length: number, _seq: number, inChunk = false): void {
     const f = this.f;
     // Lost between start() and the arrival of the leading bytes: nothing is interpreted any more
     // (a command queued now would never be answered, and the session would never look idle).
@@ -79,6 +84,16 @@ export class ClientSink implements ScanSink {
       const truncated = length > n || length === MAX_PACKET_CHUNK;
       f.queue.push(f.newCommand(com, text, truncated, -1));
       if (com === Com.STMT_PREPARE) f.lastPrepared = { text, truncated };
+      // KILL <the id moat greeted with>: rewritten in the chunk before it is relayed (kill.ts).
+      // Only a whole short packet in this chunk; one split across chunks goes on unchanged.
+      const threadOf = f.options.backendThreadOf;
+      if (com === Com.QUERY && inChunk && n === length && length <= MAX_KILL_LENGTH && threadOf !== undefined)
+        rewriteKillQuery(buf, from + 1, from + n, threadOf);
+      return;
+    }
+    if (com === Com.PROCESS_KILL) {
+      if (inChunk) rewriteProcessKill(buf, from + 1, f.options.backendThreadOf!);
+      f.queue.push(f.newCommand(com, null, false, -1));
       return;
     }
     // COM_STMT_*: int<4> statement id after the command byte. The "last prepared" id is sent in

@@ -6,6 +6,7 @@
 // in one write); responses arrive in the same order. If the server ever sends something the
 // follower cannot place, it stops following (status UNKNOWN) rather than guessing: the bytes are
 // relayed untouched either way, so a follower mistake can cost an event, never a session.
+import type { BackendThreadOf } from './kill.ts';
 import { Cap, Com, commandName, Status } from '../../protocol/constants.ts';
 import type { CommandEvent, CommandStatus, SessionIdentity } from '../events.ts';
 import { ClientSink } from './client-sink.ts';
@@ -44,6 +45,8 @@ export interface FollowerOptions {
   onChangeUser: () => void;
   /** The follower lost track (malformed response, unsupported command): for a log line. */
   onLost: (why: string) => void;
+  /** moat session id → its backend thread, for KILL by the greeted id (kill.ts); none: no mapping. */
+  backendThreadOf?: BackendThreadOf;
 }
 
 /** Cap on remembered prepared statements per session (texts only, for Stmt_execute events). */
