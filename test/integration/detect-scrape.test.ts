@@ -17,7 +17,8 @@ test('errors spread across /metrics scrapes still reach the session threshold', 
     detect: { rules: { 'sql-errors': { sessionThreshold: 4, actions: ['alert', 'kill'] } } },
   });
   try {
-    const a = moat.gateway.httpAddress!;
+    const a = moat.gateway.httpAddress;
+    assert.ok(a !== null && a.kind === 'tcp');
     const scrape = async () => {
       const res = await fetch(`http://${a.host}:${a.port}/metrics`, {
         headers: { authorization: `Bearer ${TOKEN}` },
