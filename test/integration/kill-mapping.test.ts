@@ -11,7 +11,7 @@ import { type RunningMoat, startMoat } from '../harness/moat.ts';
 const backend = testBackend();
 const app = { ...backend.users.app, database: backend.database };
 
-function connect(moat: RunningMoat, who = app): Promise<mysql.Connection> {
+function connect(moat: RunningMoat, who: mysql.ConnectionOptions = app): Promise<mysql.Connection> {
   return mysql.createConnection({ ...who, host: moat.host, port: moat.port });
 }
 
