@@ -78,6 +78,14 @@ export function fromGuard(a: GuardAction, instance: string): AuditEvent {
     e.message = `${a.failures} consecutive failed logins: delayed ${a.delayMs} ms`;
     return e;
   }
+  if (a.kind === 'spraying') {
+    const e = emptyEvent('Alert', instance);
+    e.ip = a.ip;
+    e.host = a.ip;
+    e.outcome = 'password-spraying';
+    e.message = `password spraying from ${a.ip}: ${a.users} users failed (${a.failures} failed logins in a row)`;
+    return e;
+  }
   const b = a.block;
   const e = emptyEvent(a.kind === 'blocked' ? 'Blocked' : 'Unblocked', instance);
   e.ip = b.ip;

@@ -79,6 +79,12 @@ const guard = z.strictObject({
   connection_control_failed_connections_threshold: z.number().int().min(0).max(INT_MAX).default(3),
   connection_control_min_connection_delay: z.number().int().min(1000).max(INT_MAX).default(1000),
   connection_control_max_connection_delay: z.number().int().min(1000).max(INT_MAX).default(INT_MAX),
+  /**
+   * moat's own (MySQL has none): consecutive failed logins from one address, whatever the user
+   * name, before its attempts wait as connection control's do — password spraying tries one
+   * password on many users, so no single 'user'@'host' reaches the threshold. 0 turns it off.
+   */
+  connection_control_failed_connections_threshold_per_host: z.number().int().min(0).max(INT_MAX).default(20),
   access: access.prefault({}),
   /** Per-user rules: the first whose `user` matches applies (MySQL wildcards % and _). */
   users: z

@@ -4,6 +4,11 @@
 // succeed — waits (failures + 1 − threshold) seconds, clamped to [min, max] delay; a success
 // clears the entry; changing the threshold clears all. A threshold of 0 turns it off.
 //
+// Beyond MySQL (moat's own): the same count per address, across user names, against
+// connection_control_failed_connections_threshold_per_host, with the same formula. MySQL's
+// per-account count never slows password spraying — one guess each for many user names from one
+// address — since no account ever reaches the threshold.
+//
 // The delay is a timer in the session, before the backend is contacted: a delayed attacker costs
 // one socket, never a thread or a backend connection (MySQL's plugin holds a server thread).
 
@@ -14,33 +19,120 @@ export interface ConnectionControlSettings {
   threshold: number;
   minDelayMs: number;
   maxDelayMs: number;
+  /** Failed logins from one address, whatever the user, before its attempts wait (0: off). */
+  perHostThreshold: number;
+}
+
+/** A per-host key in the shared state: no 'user'@ part (a 'user'@'host' key starts with a quote). */
+const HOST_KEY_PREFIX = '@';
+
+/** Distinct user names remembered per address, for the spraying alert (bounded memory). */
+export const MAX_USERS_PER_HOST = 256;
+
+/**
+ * Consecutive-failure counts, bounded. Entries below the threshold (not delaying anyone) are kept
+ * apart from those at or above it, so that when the table is full the least harmful entry goes
+ * first: the least recently failed of those below the threshold; only when every entry is under
+ * delay, the least recently failed of those. Evicting oldest-first across all would let a handful
+ * of fresh failures reset a victim's — or an attacker's — delay.
+ */
+export class FailureTable {
+  /** Below the threshold, least recently failed first (a Map's insertion order). */
+  private readonly counting = new Map<string, number>();
+  /** At or above the threshold. */
+  private readonly delaying = new Map<string, number>();
+  private readonly maxEntries: number;
+  threshold: number;
+
+  constructor(threshold: number, maxEntries: number) {
+    this.threshold = threshold;
+    this.maxEntries = maxEntries;
+  }
+
+  get size(): number {
+    return this.counting.size + this.delaying.size;
+  }
+
+  get(k: string): number {
+    return this.delaying.get(k) ?? this.counting.get(k) ?? 0;
+  }
+
+  has(k: string): boolean {
+    return this.delaying.has(k) || this.counting.has(k);
+  }
+
+  /** Sets `k` to `n` (most recently failed), evicting for room; returns the evicted key. */
+  set(k: string, n: number): string | null {
+    const had = this.delete(k);
+    const evicted = !had && this.size >= this.maxEntries ? this.evictOne() : null;
+    (this.threshold > 0 && n >= this.threshold ? this.delaying : this.counting).set(k, n);
+    return evicted;
+  }
+
+  /** Adds `k` only when there is room (a restore never evicts). */
+  setIfRoom(k: string, n: number): void {
+    if (this.has(k) || this.size < this.maxEntries) this.set(k, n);
+  }
+
+  delete(k: string): boolean {
+    return this.counting.delete(k) || this.delaying.delete(k);
+  }
+
+  clear(): void {
+    this.counting.clear();
+    this.delaying.clear();
+  }
+
+  private evictOne(): string | null {
+    const from = this.counting.size > 0 ? this.counting : this.delaying;
+    const k = from.keys().next().value;
+    if (k === undefined) return null;
+    from.delete(k);
+    return k;
+  }
+
+  entries(): Array<[string, number]> {
+    return [...this.counting, ...this.delaying];
+  }
 }
 
 export class ConnectionControl {
   private settings: ConnectionControlSettings;
-  /** "'user'@'host'" → consecutive failures. Bounded; least recently failed evicted first. */
-  private readonly failures = new Map<string, number>();
-  private readonly maxEntries: number;
+  /** "'user'@'host'" → consecutive failures. */
+  private readonly failures: FailureTable;
+  /** address → consecutive failed logins from it, any user. */
+  private readonly hostFailures: FailureTable;
+  /** address → user names that failed from it (at most MAX_USERS_PER_HOST), for the alert. */
+  private readonly hostUsers = new Map<string, Set<string>>();
   onChange: (userHost: string, failures: number | null) => void = () => {};
   onClear: () => void = () => {};
 
   constructor(settings: ConnectionControlSettings, maxEntries: number) {
     this.settings = { ...settings };
-    this.maxEntries = maxEntries;
+    this.failures = new FailureTable(settings.threshold, maxEntries);
+    this.hostFailures = new FailureTable(settings.perHostThreshold, maxEntries);
   }
 
   get current(): Readonly<ConnectionControlSettings> {
     return this.settings;
   }
 
-  /** As SET GLOBAL: a threshold change clears every entry (MySQL does). */
+  /** As SET GLOBAL: a threshold change clears every entry (MySQL does); so for the per-host one. */
   update(next: Partial<ConnectionControlSettings>): void {
     const changed = next.threshold !== undefined && next.threshold !== this.settings.threshold;
+    const hostChanged =
+      next.perHostThreshold !== undefined && next.perHostThreshold !== this.settings.perHostThreshold;
     this.settings = { ...this.settings, ...next };
     if (changed) {
       this.failures.clear();
-      this.onClear();
+      this.failures.threshold = this.settings.threshold;
     }
+    if (hostChanged) {
+      this.hostFailures.clear();
+      this.hostUsers.clear();
+      this.hostFailures.threshold = this.settings.perHostThreshold;
+    }
+    if (changed || hostChanged) this.onClear();
   }
 
   /** USERHOST as MySQL's CONNECTION_CONTROL_FAILED_LOGIN_ATTEMPTS shows it. */
@@ -48,36 +140,71 @@ export class ConnectionControl {
     return `'${user}'@'${host}'`;
   }
 
+  /** The shared-state key of an address's count across users. */
+  static hostKey(host: string): string {
+    return `${HOST_KEY_PREFIX}'${host}'`;
+  }
+
   failuresOf(user: string, host: string): number {
-    return this.failures.get(ConnectionControl.key(user, host)) ?? 0;
+    return this.failures.get(ConnectionControl.key(user, host));
   }
 
-  /** Milliseconds this attempt must wait before it is let through; 0 for none. */
+  hostFailuresOf(host: string): number {
+    return this.hostFailures.get(host);
+  }
+
+  /** User names seen failing from `host` (capped at MAX_USERS_PER_HOST). */
+  hostUsersOf(host: string): number {
+    return this.hostUsers.get(host)?.size ?? 0;
+  }
+
+  /**
+   * Milliseconds this attempt must wait before it is let through; 0 for none. The longer of the
+   * account's delay and the address's.
+   */
   delayFor(user: string, host: string): number {
-    const { threshold, minDelayMs, maxDelayMs } = this.settings;
-    if (threshold === 0) return 0;
-    const failed = this.failuresOf(user, host);
-    if (failed < threshold) return 0;
-    const ms = (failed + 1 - threshold) * 1000;
-    return Math.min(Math.max(ms, minDelayMs), maxDelayMs);
+    const { threshold, perHostThreshold } = this.settings;
+    return Math.max(
+      this.delay(this.failuresOf(user, host), threshold),
+      this.delay(this.hostFailuresOf(host), perHostThreshold),
+    );
   }
 
-  /** Counts a failure; false when connection control is off (threshold 0) and nothing was counted. */
+  private delay(failed: number, threshold: number): number {
+    if (threshold === 0 || failed < threshold) return 0;
+    const ms = (failed + 1 - threshold) * 1000;
+    return Math.min(Math.max(ms, this.settings.minDelayMs), this.settings.maxDelayMs);
+  }
+
+  /**
+   * Counts a failure of the account; false when connection control is off (threshold 0) and
+   * nothing was counted.
+   */
   failed(user: string, host: string): boolean {
     if (this.settings.threshold === 0) return false;
     const k = ConnectionControl.key(user, host);
-    const n = (this.failures.get(k) ?? 0) + 1;
-    this.failures.delete(k);
-    if (this.failures.size >= this.maxEntries) {
-      const oldest = this.failures.keys().next().value;
-      if (oldest !== undefined) {
-        this.failures.delete(oldest);
-        this.onChange(oldest, null);
-      }
-    }
-    this.failures.set(k, n);
-    this.onChange(k, n);
+    const evicted = this.failures.set(k, this.failures.get(k) + 1);
+    if (evicted !== null) this.onChange(evicted, null);
+    this.onChange(k, this.failures.get(k));
     return true;
+  }
+
+  /**
+   * Counts a failed login from `host` (any user); returns the address's count, or 0 when the
+   * per-host threshold is 0 and nothing was counted.
+   */
+  hostFailed(user: string, host: string): number {
+    if (this.settings.perHostThreshold === 0) return 0;
+    const n = this.hostFailures.get(host) + 1;
+    const evicted = this.hostFailures.set(host, n);
+    if (evicted !== null) this.hostUsers.delete(evicted);
+    let users = this.hostUsers.get(host);
+    if (users === undefined) {
+      users = new Set();
+      this.hostUsers.set(host, users);
+    }
+    if (users.size < MAX_USERS_PER_HOST) users.add(user);
+    return n;
   }
 
   /** Clears the user@host's failures; true when it had some. */
@@ -88,33 +215,57 @@ export class ConnectionControl {
     return true;
   }
 
-  /**
-   * The fleet's count for a key (0: cleared), from the shared state. Not reported through onChange:
-   * the shared state is where it came from.
-   */
-  setShared(userHost: string, failures: number): void {
-    if (failures <= 0) {
-      this.failures.delete(userHost);
-      return;
-    }
-    if (!this.failures.has(userHost) && this.failures.size >= this.maxEntries) {
-      const oldest = this.failures.keys().next().value;
-      if (oldest !== undefined) this.failures.delete(oldest);
-    }
-    this.failures.set(userHost, failures);
+  /** A login from `host` succeeded: its consecutive failures start again; true when it had some. */
+  hostSucceeded(host: string): boolean {
+    this.hostUsers.delete(host);
+    return this.hostFailures.delete(host);
   }
 
-  /** Every key with failures (for a reconciliation that replaces them all). */
+  /**
+   * The fleet's count for a key (0: cleared), from the shared state: a 'user'@'host' key or a
+   * hostKey(). Not reported through onChange: the shared state is where it came from.
+   */
+  setShared(key: string, failures: number): void {
+    const isHost = key.startsWith(HOST_KEY_PREFIX);
+    const table = isHost ? this.hostFailures : this.failures;
+    const k = isHost ? key.slice(HOST_KEY_PREFIX.length + 1, -1) : key;
+    if (failures <= 0) {
+      table.delete(k);
+      if (isHost) this.hostUsers.delete(k);
+      return;
+    }
+    const evicted = table.set(k, failures);
+    if (isHost && evicted !== null) this.hostUsers.delete(evicted);
+  }
+
+  /** Every key with failures, both kinds (for a reconciliation that replaces them all). */
   keys(): string[] {
-    return [...this.failures.keys()];
+    return this.sharedEntries().map((e) => e.key);
+  }
+
+  /** Every count as the shared state keys it: 'user'@'host' and hostKey() entries. */
+  sharedEntries(): Array<{ key: string; failures: number }> {
+    return [
+      ...this.failures.entries().map(([key, failures]) => ({ key, failures })),
+      ...this.hostFailures
+        .entries()
+        .map(([h, failures]) => ({ key: ConnectionControl.hostKey(h), failures })),
+    ];
   }
 
   /** CONNECTION_CONTROL_FAILED_LOGIN_ATTEMPTS rows. */
   entries(): Array<{ userHost: string; failedAttempts: number }> {
-    return [...this.failures].map(([userHost, failedAttempts]) => ({ userHost, failedAttempts }));
+    return this.failures.entries().map(([userHost, failedAttempts]) => ({ userHost, failedAttempts }));
+  }
+
+  /** Per-address counts across users (moat.failed_logins_by_host-style views). */
+  hostEntries(): Array<{ host: string; failedAttempts: number; users: number }> {
+    return this.hostFailures
+      .entries()
+      .map(([host, failedAttempts]) => ({ host, failedAttempts, users: this.hostUsersOf(host) }));
   }
 
   restore(userHost: string, failures: number): void {
-    if (this.failures.size < this.maxEntries) this.failures.set(userHost, failures);
+    this.failures.setIfRoom(userHost, failures);
   }
 }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { blockListOf, type GuardConfig } from '../config/schema.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Block, Blocker } from './blocker.ts';
-import { ConnectionControl, INT_MAX } from './connection-control.ts';
+import { ConnectionControl, INT_MAX, MAX_USERS_PER_HOST } from './connection-control.ts';
 import { classify, countsAsConnectError, type FailureClass, type LoginOutcome } from './failure.ts';
 import { HostLedger } from './ledger.ts';
 import { type HostResolution, HostResolver } from './resolver.ts';
@@ -72,7 +72,9 @@ const REFUSALS: ReadonlySet<LoginOutcome> = new Set<LoginOutcome>([
 export type GuardAction =
   | { kind: 'blocked'; block: Block }
   | { kind: 'unblocked'; block: Block; why: 'manual' | 'expired' | 'flush' }
-  | { kind: 'delayed'; user: string; ip: string; port?: number; delayMs: number; failures: number };
+  | { kind: 'delayed'; user: string; ip: string; port?: number; delayMs: number; failures: number }
+  /** Failed logins from one address across user names reached the per-host threshold (or doubled). */
+  | { kind: 'spraying'; ip: string; users: number; failures: number };
 
 export class Guard {
   /** Blocks, unblocks and login delays as they happen (the gateway feeds them to audit). */
@@ -109,6 +111,7 @@ export class Guard {
 
   constructor(config: GuardConfig, log: Logger, now: () => number = Date.now) {
     this.config = { ...config };
+    this.log = log;
     this.now = now;
     this.ledger = new HostLedger(config.host_cache_size);
     this.blocker = new Blocker(blockListOf(config.blocking.exempt));
@@ -117,6 +120,7 @@ export class Guard {
         threshold: config.connection_control_failed_connections_threshold,
         minDelayMs: config.connection_control_min_connection_delay,
         maxDelayMs: config.connection_control_max_connection_delay,
+        perHostThreshold: config.connection_control_failed_connections_threshold_per_host,
       },
       config.maxFailedLoginEntries,
     );
@@ -154,6 +158,7 @@ export class Guard {
   }
 
   private readonly now: () => number;
+  private readonly log: Logger;
 
   get settings(): Readonly<GuardConfig> {
     return this.config;
@@ -186,6 +191,7 @@ export class Guard {
       threshold: next.connection_control_failed_connections_threshold,
       minDelayMs: next.connection_control_min_connection_delay,
       maxDelayMs: next.connection_control_max_connection_delay,
+      perHostThreshold: next.connection_control_failed_connections_threshold_per_host,
     });
     const restart: string[] = [];
     if (prev.host_cache_size !== next.host_cache_size) restart.push('guard.host_cache_size');
@@ -386,7 +392,10 @@ export class Guard {
         user,
         ip: a.ip,
         delayMs,
-        failures: this.connectionControl.failuresOf(user, a.ip),
+        failures: Math.max(
+          this.connectionControl.failuresOf(user, a.ip),
+          this.connectionControl.hostFailuresOf(a.ip),
+        ),
       });
       this.delayed++;
     }
@@ -463,11 +472,28 @@ export class Guard {
   }
 
   private loginFailed(user: string, ip: string): void {
-    if (this.connectionControl.failed(user, ip)) this.shared?.loginFailed(ConnectionControl.key(user, ip));
+    const cc = this.connectionControl;
+    if (cc.failed(user, ip)) this.shared?.loginFailed(ConnectionControl.key(user, ip));
+    const n = cc.hostFailed(user, ip);
+    if (n === 0) return;
+    this.shared?.loginFailed(ConnectionControl.hostKey(ip));
+    // Alert when the address reaches the threshold and each time its count doubles after: one
+    // line per order of magnitude of a spray, not one per guess.
+    const t = cc.current.perHostThreshold;
+    if (n >= t && Number.isInteger(Math.log2(n / t))) {
+      const users = cc.hostUsersOf(ip);
+      this.log.warn(
+        { ip, users, failures: n },
+        `password spraying from ${ip}: ${users >= MAX_USERS_PER_HOST ? `${users}+` : users} users failed`,
+      );
+      this.onAction({ kind: 'spraying', ip, users, failures: n });
+    }
   }
 
   private loginSucceeded(user: string, ip: string): void {
-    if (this.connectionControl.succeeded(user, ip)) this.shared?.loginOk(ConnectionControl.key(user, ip));
+    const cc = this.connectionControl;
+    if (cc.succeeded(user, ip)) this.shared?.loginOk(ConnectionControl.key(user, ip));
+    if (cc.hostSucceeded(ip)) this.shared?.loginOk(ConnectionControl.hostKey(ip));
   }
 
   /**
@@ -592,6 +618,11 @@ export class Guard {
         range(this.config.connection_control_min_connection_delay, INT_MAX);
         this.config[name] = value;
         this.connectionControl.update({ maxDelayMs: value });
+        return true;
+      case 'connection_control_failed_connections_threshold_per_host':
+        range(0, INT_MAX);
+        this.config[name] = value;
+        this.connectionControl.update({ perHostThreshold: value });
         return true;
       default:
         return false;

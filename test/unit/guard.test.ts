@@ -19,7 +19,10 @@ describe('connection control', () => {
         fc.integer({ min: 0, max: 30_000 }),
         (threshold, failures, min, extra) => {
           const max = min + extra;
-          const cc = new ConnectionControl({ threshold, minDelayMs: min, maxDelayMs: max }, 100);
+          const cc = new ConnectionControl(
+            { threshold, minDelayMs: min, maxDelayMs: max, perHostThreshold: 0 },
+            100,
+          );
           for (let i = 0; i < failures; i++) cc.failed('u', 'h');
           const want =
             failures < threshold ? 0 : Math.min(Math.max((failures + 1 - threshold) * 1000, min), max);
@@ -30,7 +33,10 @@ describe('connection control', () => {
   });
 
   test('success clears one entry; a threshold change clears all; threshold 0 is off', () => {
-    const cc = new ConnectionControl({ threshold: 1, minDelayMs: 1000, maxDelayMs: INT_MAX }, 100);
+    const cc = new ConnectionControl(
+      { threshold: 1, minDelayMs: 1000, maxDelayMs: INT_MAX, perHostThreshold: 0 },
+      100,
+    );
     cc.failed('a', 'h1');
     cc.failed('b', 'h2');
     assert.deepEqual(
@@ -48,7 +54,10 @@ describe('connection control', () => {
   });
 
   test('bounded: the least recently failed entry goes', () => {
-    const cc = new ConnectionControl({ threshold: 1, minDelayMs: 1000, maxDelayMs: 2000 }, 2);
+    const cc = new ConnectionControl(
+      { threshold: 1, minDelayMs: 1000, maxDelayMs: 2000, perHostThreshold: 0 },
+      2,
+    );
     cc.failed('a', 'h');
     cc.failed('b', 'h');
     cc.failed('a', 'h');

@@ -33,8 +33,9 @@ export async function pushAll(c: SyncContext, g: Guard, variables: Record<string
   for (const r of g.ledger.rows()) {
     if (r.sumConnectErrors > 0) await c.scripts.raise(k.connectErrors(r.ip), r.sumConnectErrors, c.ttlMs);
   }
-  for (const e of g.connectionControl.entries()) {
-    await c.scripts.raise(k.failedLogins(e.userHost), e.failedAttempts, c.ttlMs);
+  // Both kinds: 'user'@'host' counts and the per-address counts across users.
+  for (const e of g.connectionControl.sharedEntries()) {
+    await c.scripts.raise(k.failedLogins(e.key), e.failures, c.ttlMs);
   }
   for (const b of g.blocker.list(now)) {
     const ms = b.until === null ? 0 : b.until - now;

@@ -1,0 +1,96 @@
+// Password spraying and the failed-login table's eviction, through moat with mysql2 against the
+// harness's MariaDB: many user names failing from one address delay that address's next attempt
+// (any user) and raise an alert, while other addresses log in at once; and a small table keeps a
+// victim's delay while other users' failures fill it.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { GuardAction } from '../../src/guard/guard.ts';
+import { adminQuery, testBackend } from '../harness/env.ts';
+import { loginCodeFrom } from '../harness/hosts.ts';
+import { type RunningMoat, startMoat } from '../harness/moat.ts';
+
+const backend = testBackend();
+const app = { ...backend.users.app, database: backend.database };
+// Real accounts (mysql_native_password), so that each wrong password is a clean 1045: MariaDB
+// answers an unknown user with a plugin chosen by the name, which mysql2 may not speak.
+const SPRAYED = Array.from({ length: 30 }, (_, i) => `spray${i}`);
+
+before(async () => {
+  for (const u of SPRAYED) {
+    await adminQuery(
+      `CREATE OR REPLACE USER '${u}'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('right-${u}')`,
+    );
+  }
+});
+
+after(async () => {
+  for (const u of SPRAYED) await adminQuery(`DROP USER IF EXISTS '${u}'@'%'`);
+});
+
+async function timedLogin(moat: RunningMoat, from: string, o: { user: string; password: string }) {
+  const t0 = performance.now();
+  const code = await loginCodeFrom(moat, from, { ...o, connectTimeout: 20_000 });
+  return { code, ms: performance.now() - t0 };
+}
+
+test('30 user names failing from one address: its next attempt waits, another address does not', async () => {
+  const moat = await startMoat(backend, {
+    guard: {
+      connection_control_failed_connections_threshold: 3,
+      connection_control_failed_connections_threshold_per_host: 30,
+    },
+  });
+  const actions: GuardAction[] = [];
+  const audit = moat.gateway.guard.onAction;
+  moat.gateway.guard.onAction = (a) => {
+    actions.push(a);
+    audit(a);
+  };
+  try {
+    for (const u of SPRAYED) {
+      const r = await timedLogin(moat, '127.0.0.61', { user: u, password: 'Winter2026!' });
+      assert.equal(r.code, 1045, u);
+      assert.ok(r.ms < 900, `${u}: no delay before the per-host threshold (${r.ms} ms)`);
+    }
+    assert.deepEqual(
+      actions.filter((a) => a.kind === 'spraying'),
+      [{ kind: 'spraying', ip: '127.0.0.61', users: 30, failures: 30 }],
+    );
+    // The next attempt from that address, as a user that never failed and with the right password.
+    const next = await timedLogin(moat, '127.0.0.61', app);
+    assert.equal(next.code, 0);
+    assert.ok(next.ms >= 950, `delayed about 1 s: (30 + 1 − 30) s, took ${next.ms} ms`);
+    const other = await timedLogin(moat, '127.0.0.62', app);
+    assert.equal(other.code, 0);
+    assert.ok(other.ms < 900, `another address is not delayed (${other.ms} ms)`);
+    // That success started the address's count again.
+    const after = await timedLogin(moat, '127.0.0.61', app);
+    assert.ok(after.code === 0 && after.ms < 900, `cleared by the success (${after.ms} ms)`);
+  } finally {
+    await moat.stop();
+  }
+});
+
+test("a full failed-login table evicts others' entries first, never the one under delay", async () => {
+  const moat = await startMoat(backend, {
+    guard: {
+      maxFailedLoginEntries: 8,
+      connection_control_failed_connections_threshold: 3,
+      connection_control_failed_connections_threshold_per_host: 0,
+    },
+  });
+  try {
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await timedLogin(moat, '127.0.0.71', { user: app.user, password: 'wrong' })).code, 1045);
+    }
+    // Fifteen other accounts fail once each, from another address: more than the table holds.
+    for (const u of SPRAYED.slice(0, 15)) {
+      assert.equal((await timedLogin(moat, '127.0.0.72', { user: u, password: 'wrong' })).code, 1045);
+    }
+    const victim = await timedLogin(moat, '127.0.0.71', app);
+    assert.equal(victim.code, 0);
+    assert.ok(victim.ms >= 950, `the victim's account is still delayed (${victim.ms} ms)`);
+  } finally {
+    await moat.stop();
+  }
+});
