@@ -3,7 +3,6 @@
 // by event type, status codes and ranges, users, hosts, dates, a LIKE or regex pattern on the
 // statement, and the statement's query type.
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { likeRegExp } from '../sql/like.ts';
 import type { AuditEvent } from './event.ts';
@@ -60,20 +59,60 @@ export function matches(e: Found, f: GrepFilter): boolean {
   return true;
 }
 
-/** Every record of one file (gzipped when it ends in .gz), in file order. */
-export async function* readAuditFile(path: string): AsyncGenerator<Found> {
+/** A line that is not a record, for the caller to report (file, 1-based line number, why). */
+export type BadLine = (path: string, line: number, why: string) => void;
+
+/**
+ * The lines of a file, split at LF only. Not readline: it also ends lines at U+2028 and U+2029,
+ * which a JSON string may hold raw (JSON.stringify leaves them), cutting one record in two.
+ */
+async function* linesOf(input: NodeJS.ReadableStream): AsyncGenerator<string> {
+  input.setEncoding('utf8');
+  let rest = '';
+  for await (const chunk of input as AsyncIterable<string>) {
+    let from = 0;
+    for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', from)) {
+      const line = rest + chunk.slice(from, nl);
+      rest = '';
+      from = nl + 1;
+      yield line.endsWith('\r') ? line.slice(0, -1) : line;
+    }
+    rest += chunk.slice(from);
+  }
+  if (rest !== '') yield rest;
+}
+
+/**
+ * Every record of one file (gzipped when it ends in .gz), in file order. A line that does not
+ * parse (a record cut by a crash, a line some other program wrote) goes to `bad` and is skipped:
+ * one bad line never ends the search.
+ */
+export async function* readAuditFile(path: string, bad: BadLine = () => {}): AsyncGenerator<Found> {
   const raw = createReadStream(path);
   const input = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   let xml = '';
   let inXml = false;
-  for await (const line of lines) {
+  let n = 0;
+  let xmlStart = 0;
+  for await (const line of linesOf(input)) {
+    n++;
     const trimmed = line.trim();
     if (!inXml && trimmed.startsWith('{')) {
-      yield JSON.parse(trimmed) as Found;
+      let record: unknown;
+      try {
+        record = JSON.parse(trimmed);
+      } catch (e) {
+        bad(path, n, (e as Error).message);
+        continue;
+      }
+      if (isRecord(record)) yield record;
+      else bad(path, n, 'not an audit record (no name or timestamp)');
       continue;
     }
-    if (trimmed.startsWith('<AUDIT_RECORD')) inXml = true;
+    if (trimmed.startsWith('<AUDIT_RECORD')) {
+      inXml = true;
+      xmlStart = n;
+    }
     if (!inXml) continue;
     xml += `${line}\n`;
     if (trimmed.endsWith('/>') || trimmed.endsWith('</AUDIT_RECORD>')) {
@@ -82,6 +121,13 @@ export async function* readAuditFile(path: string): AsyncGenerator<Found> {
       inXml = false;
     }
   }
+  if (inXml) bad(path, xmlStart, 'an AUDIT_RECORD that never ends');
+}
+
+function isRecord(v: unknown): v is Found {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return typeof r.name === 'string' && typeof r.timestamp === 'string';
 }
 
 const XML_FIELDS: Record<string, keyof Found> = {

@@ -10,8 +10,10 @@ import {
   parseStatus,
   readAuditFile,
 } from '../audit/grep.ts';
+import { jsonLine } from '../audit/sinks/json.ts';
 import { OpsError } from './ops.ts';
 import { formatTable } from './table.ts';
+import { safe } from './terminal.ts';
 
 export const AUDIT_HELP = `Usage: moat audit grep <file or directory>… [options]
 
@@ -79,7 +81,10 @@ export async function audit(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new OpsError('moat audit grep: which files? (paths or directories)');
   const files = positionals.flatMap(expand);
   const found: Found[] = [];
-  for (const f of files) for await (const e of readAuditFile(f)) if (matches(e, filter)) found.push(e);
+  // A bad line is named on stderr (its path and line number, escaped: both may be odd) and skipped.
+  const bad = (path: string, line: number, why: string) =>
+    process.stderr.write(`moat audit grep: ${safe(path)}:${line}: skipped, not a record: ${safe(why)}\n`);
+  for (const f of files) for await (const e of readAuditFile(f, bad)) if (matches(e, filter)) found.push(e);
   found.sort((a, b) => a.timestamp.localeCompare(b.timestamp));
   process.stdout.write(render(found, values.format ?? 'grid'));
   return 0;
@@ -94,13 +99,17 @@ function expand(path: string): string[] {
     .map((f) => join(path, f));
 }
 
+/**
+ * Every field of a record came from a file that clients' bytes went into: the human formats print
+ * them escaped (terminal.ts), the JSON ones escape what JSON.stringify leaves raw (C1, U+2028).
+ */
 function render(rows: Found[], format: string): string {
-  const cells = (e: Found) => COLUMNS.map((c) => e[c] ?? null);
+  const cells = (e: Found) => COLUMNS.map((c) => safe(e[c] ?? null));
   switch (format) {
     case 'json':
-      return `${JSON.stringify(rows, null, 2)}\n`;
+      return `${jsonLine(rows, 2)}\n`;
     case 'raw':
-      return rows.map((e) => `${JSON.stringify(e)}\n`).join('');
+      return rows.map((e) => `${jsonLine(e)}\n`).join('');
     case 'csv':
       return [COLUMNS.join(','), ...rows.map((e) => cells(e).map(csv).join(','))].join('\n') + '\n';
     case 'tab':
@@ -119,7 +128,7 @@ function render(rows: Found[], format: string): string {
       return rows
         .map(
           (e, i) =>
-            `*************************** ${i + 1}. row ***************************\n${COLUMNS.map((c) => `${c.padStart(w)}: ${e[c] ?? 'NULL'}`).join('\n')}\n`,
+            `*************************** ${i + 1}. row ***************************\n${COLUMNS.map((c) => `${c.padStart(w)}: ${safe(e[c] ?? 'NULL')}`).join('\n')}\n`,
         )
         .join('');
     }

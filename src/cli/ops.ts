@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { HostView } from '../admin/views.ts';
 import { formatTable } from './table.ts';
+import { safe } from './terminal.ts';
 
 export const OPS_HELP = `Operator commands (talk to a running moat's HTTP API):
   moat hosts [--failing]        the host ledger
@@ -220,8 +221,9 @@ async function report(call: Call, json: boolean): Promise<number> {
     process.stdout.write(`${JSON.stringify(sections, null, 2)}\n`);
     return 0;
   }
+  // Host names come from PTR records and user names from clients: escaped for the terminal.
   const hostRows = (list: HostView[], count: (h: HostView) => number) =>
-    list.map((h) => [h.ip, h.host, count(h), h.totalConnections, h.firstSeen, h.lastSeen]);
+    list.map((h) => [safe(h.ip), safe(h.host), count(h), h.totalConnections, h.firstSeen, h.lastSeen]);
   const HOST_HEAD = ['IP', 'HOST', 'COUNT', 'CONNECTIONS', 'FIRST_SEEN', 'LAST_SEEN'];
   const parts = [
     ['Hosts whose connections all failed (none ever succeeded)', hostRows(sections.onlyFailed, failing)],
@@ -240,14 +242,14 @@ async function report(call: Call, json: boolean): Promise<number> {
   if (failedLogins.length > 0) {
     text += formatTable(
       ['USERHOST', 'FAILED_ATTEMPTS'],
-      failedLogins.map((f) => [f.userHost, f.failedAttempts]),
+      failedLogins.map((f) => [safe(f.userHost), f.failedAttempts]),
     );
   }
   text += `\nBlocked hosts: ${blocked.length}\n`;
   if (blocked.length > 0)
     text += formatTable(
       ['IP', 'REASON'],
-      blocked.map((b) => [b.ip, b.reason]),
+      blocked.map((b) => [safe(b.ip), safe(b.reason)]),
     );
   process.stdout.write(text.slice(1));
   return 0;
