@@ -158,6 +158,17 @@ export const configSchema = z.strictObject({
         message: 'backend port must not be 0',
       }),
       connectTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+      /**
+       * A PROXY protocol header before each backend login, so the server sees the client's address
+       * (MariaDB reads it from the addresses in proxy_protocol_networks: list moat's there).
+       */
+      proxyProtocol: z.enum(['off', 'v1', 'v2']).default('off'),
+      /**
+       * With proxyProtocol off, the server matches accounts against moat's address: an account
+       * limited to moat's host (root@localhost, u@127.0.0.1) would be open to every client. refuse:
+       * such a login from a non-local client gets 1045. allow: the old behaviour.
+       */
+      localAccounts: z.enum(['refuse', 'allow']).default('refuse'),
       tls: z
         .strictObject({
           /** off: plain; require: TLS without verification; verify: TLS, certificate checked against `ca`. */

@@ -12,14 +12,30 @@
 //    the nonce, as the client library would), so the password never crosses a network in clear.
 //    A plain client asks for an RSA key instead; if the backend leg is TLS, moat answers with its
 //    own key (rsa-key.ts), decrypts, and forwards the password inside the backend's TLS.
+//
+// And one rule (issue 16): a client must never log in as moat. The server authenticates the
+// connection it sees, which is moat's:
+//  * peer-credential plugins (MariaDB unix_socket, MySQL auth_socket) read SO_PEERCRED of a
+//    unix-socket connection — moat's OS user. They never read a packet, so the server sends no
+//    AuthSwitchRequest for them: an account IDENTIFIED VIA unix_socket answers moat's
+//    HandshakeResponse (plugin moat_reauth, no auth data) with OK at once. Any OK before the
+//    client has answered is refused: every password plugin, even for an empty password, first
+//    switches from moat_reauth and reads the client's answer.
+//  * a chain like MariaDB's default root@localhost (mysql_native_password OR unix_socket) reads
+//    the client's answer, fails it, then passes unix_socket silently: the OK follows a wrong
+//    password. Such accounts are limited to localhost; with the PROXY protocol off, moat asks the
+//    backend which account it matched (CURRENT_USER()) and refuses, for a non-local client, one
+//    whose host part would not admit the client's address (matched-account.ts).
 import { constants, privateDecrypt } from 'node:crypto';
 import { sealPassword, xor } from '../protocol/client-auth.ts';
 import { Header } from '../protocol/constants.ts';
 import type { ServerError } from '../protocol/error-codes.ts';
 import type { Packet } from '../protocol/framer.ts';
 import { nonceOf, readAuthSwitchRequest, writeRaw } from '../protocol/packets/auth.ts';
-import { readErr } from '../protocol/packets/result.ts';
+import { readErr, writeErr } from '../protocol/packets/result.ts';
+import { type BackendIdentity, identityOf } from './backend.ts';
 import { type PacketChannel, ReadCancelledError } from './channel.ts';
+import { currentUser, hostAdmits, type MatchedAccount } from './matched-account.ts';
 import { moatRsaKey, type RsaKey } from './rsa-key.ts';
 
 export interface AuthLeg {
@@ -37,11 +53,19 @@ export interface AuthRelayInput {
   /** Plugin and nonce in force on the backend leg. */
   plugin: string;
   nonce: Buffer;
+  /** The identity rules of a client's login; by default those connectBackend recorded. */
+  identity?: BackendIdentity | null;
+  /** The user name the client gave, for moat's own 1045 text. */
+  user?: string;
 }
 
 export type AuthOutcome =
   | { ok: true; plugin: string }
-  /** `relayed`: the backend's ERR already went to the client; otherwise moat must send `error`. */
+  /**
+   * `relayed`: the client already has its ERR — the backend's, or moat's own refusal of a login
+   * that would inherit moat's identity, whose `error.message` is then the reason, for the log;
+   * otherwise moat must send `error`.
+   */
   | {
       ok: false;
       error: ServerError;
@@ -51,7 +75,14 @@ export type AuthOutcome =
       seq: number;
     };
 
-export type AuthFailureReason = 'backend-denied' | 'cleartext-refused' | 'protocol';
+export type AuthFailureReason =
+  | 'backend-denied'
+  | 'cleartext-refused'
+  | 'protocol'
+  /** The server authenticated moat's OS user (unix_socket, auth_socket), not the client. */
+  | 'peer-credential'
+  /** The account matched is limited to moat's own host, which the client is not on. */
+  | 'local-account';
 
 export class AuthRefusal extends Error {
   readonly error: ServerError;
@@ -67,6 +98,19 @@ const CACHING_SHA2 = 'caching_sha2_password';
 const PERFORM_FULL_AUTH = 0x04;
 const REQUEST_PUBLIC_KEY = Buffer.from([0x02]);
 const MORE_DATA = Buffer.from([Header.AUTH_MORE_DATA]);
+const COM_QUIT = writeRaw(Buffer.from([0x01]), 0);
+
+/** Server plugins that authenticate the socket's peer process (SO_PEERCRED), never the client. */
+const PEER_CREDENTIAL_PLUGINS = new Set(['unix_socket', 'auth_socket']);
+
+/** ER_ACCESS_DENIED_ERROR with the server's own text, naming the client's address. */
+function accessDenied(user: string, address: string, usedPassword: boolean) {
+  return {
+    code: 1045,
+    state: '28000',
+    message: `Access denied for user '${user}'@'${address}' (using password: ${usedPassword ? 'YES' : 'NO'})`,
+  };
+}
 
 function cleartextRefused(why: string): AuthRefusal {
   return new AuthRefusal(
@@ -94,6 +138,10 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
   const held: { password: Buffer | null; seq: number } = { password: null, seq: 0 };
   let done = false;
   let clientFailure: Error | null = null;
+  const identity = input.identity === undefined ? identityOf(backend.channel) : input.identity;
+  // The client answered the backend at least once, and with a non-empty answer.
+  let clientAnswered = false;
+  let clientSentPassword = identity?.passwordGiven === true;
 
   const toClient = (payload: Buffer, seq: number) => {
     clientLegSeq = seq & 0xff;
@@ -104,6 +152,8 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
 
   const onClientPacket = async (p: Packet): Promise<void> => {
     clientLegSeq = p.seq;
+    clientAnswered = true;
+    if (p.payload.length > 0) clientSentPassword = true;
     if (sealedPending) {
       sealedPending = false;
       const key = await moatRsaKey();
@@ -158,6 +208,14 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
     reason,
     seq: (clientLegSeq + 1) & 0xff,
   });
+  // moat's own 1045, as the server would word it for the client's address; the outcome carries
+  // the reason instead, for the log and the ledger.
+  const deny = (id: BackendIdentity, user: string, reason: AuthFailureReason, why: string): AuthOutcome => {
+    const error = accessDenied(user, id.clientAddress, clientSentPassword);
+    clientLegSeq = (clientLegSeq + 1) & 0xff;
+    client.channel.write(writeErr(error, clientLegSeq));
+    return failed({ ...error, message: why }, true, reason);
+  };
 
   try {
     for (;;) {
@@ -190,6 +248,16 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
         continue;
       }
       if (first === Header.OK) {
+        if (identity !== null) {
+          const refusal = await identityRefusal(identity, backend.channel, clientAnswered);
+          if (refusal !== null) {
+            // The backend session is logged in as someone the client is not: end it, and tell
+            // the client what the server would have told it directly.
+            const account = refusal.account ?? (await currentUser(backend.channel));
+            backend.channel.write(COM_QUIT);
+            return deny(identity, account.given, refusal.reason, refusal.why);
+          }
+        }
         toClient(p.payload, p.seq + delta);
         return { ok: true, plugin };
       }
@@ -199,6 +267,18 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
       }
       if (first === Header.AUTH_SWITCH) {
         const req = readAuthSwitchRequest(p.payload);
+        if (identity?.unixBackend === true && PEER_CREDENTIAL_PLUGINS.has(req.plugin)) {
+          // A client-side peer-credential step (MySQL's auth_socket with a client plugin): the
+          // server would authenticate moat's OS user whatever the client answers.
+          // Not logged in yet: the user name is the one moat sent in its HandshakeResponse.
+          backend.channel.write(COM_QUIT);
+          return deny(
+            identity,
+            input.user ?? '',
+            'peer-credential',
+            `refused: the backend asked for ${req.plugin}, which would authenticate moat's OS user`,
+          );
+        }
         if (req.plugin === 'mysql_clear_password' && !(client.secure && backend.secure)) {
           throw cleartextRefused(
             `(mysql_clear_password) over ${client.secure ? 'an unencrypted backend connection' : 'an unencrypted client connection'}`,
@@ -246,4 +326,31 @@ function unseal(sealed: Buffer, nonce: Buffer, key: RsaKey): Buffer {
   } finally {
     mixed.fill(0);
   }
+}
+
+/** Why a login the backend accepted must not go through, or null. */
+async function identityRefusal(
+  identity: BackendIdentity,
+  backend: PacketChannel,
+  clientAnswered: boolean,
+): Promise<{ reason: AuthFailureReason; why: string; account: MatchedAccount | null } | null> {
+  if (!clientAnswered) {
+    return {
+      account: null,
+      reason: 'peer-credential',
+      why:
+        'refused: the backend accepted the login before the client answered (a peer-credential ' +
+        "account such as unix_socket, which authenticates moat's OS user)",
+    };
+  }
+  if (identity.serverSeesClient || identity.clientLocal || identity.localAccounts === 'allow') return null;
+  const account = await currentUser(backend);
+  if (hostAdmits(account.host, identity.clientAddress)) return null;
+  return {
+    account,
+    reason: 'local-account',
+    why:
+      `refused: the backend matched '${account.user}'@'${account.host}', an account limited to ` +
+      "moat's own host (backend.proxyProtocol is off, backend.localAccounts is refuse)",
+  };
 }

@@ -208,6 +208,7 @@ export class Gateway {
       connectTimeoutMs: c.backend.connectTimeoutMs,
       tls: c.backend.tls,
       maxPacketSize: c.limits.maxPacketSize,
+      proxyProtocol: c.backend.proxyProtocol,
     };
     const log = this.log;
     const debug = log.isLevelEnabled('debug');

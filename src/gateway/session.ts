@@ -241,20 +241,29 @@ export class Session {
     }
 
     this.state = 'backend';
-    const link = await connectBackend(ctx.backend, ctx.backendTlsFiles).catch((e: unknown) => {
+    // The PROXY header (backend.proxyProtocol) names the client, or LOCAL for a unix-socket client.
+    const peer = this.origin.local
+      ? null
+      : {
+          source: { address: this.origin.address, port: this.origin.port },
+          destination: { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 },
+        };
+    const link = await connectBackend(ctx.backend, ctx.backendTlsFiles, peer, {
+      clientAddress: this.origin.address,
+      clientLocal: this.origin.local,
+      serverSeesClient: (ctx.backend.proxyProtocol ?? 'off') !== 'off' && !this.origin.local,
+      localAccounts: ctx.config.backend.localAccounts,
+      unixBackend: ctx.backend.endpoint.kind === 'unix',
+      passwordGiven: hr.authResponse.length > 0,
+    }).catch((e: unknown) => {
       if (e instanceof BackendError) {
         if (e.serverError !== null) throw new LoginFailure('backend-refused', e.serverError, e.message);
-        const where = e.message
-          .replace(/^backend /, '')
-          .split(':')
-          .slice(0, -1)
-          .join(':');
         throw new LoginFailure(
           'backend-unreachable',
           formatServerError(
             'CR_CONN_HOST_ERROR',
-            where || 'backend',
-            e.code === 'MOAT_BACKEND_TLS' ? 'TLS error' : (e.message.split(': ').pop() ?? ''),
+            e.endpoint,
+            e.code === 'MOAT_BACKEND_TLS' ? 'TLS error' : e.reason,
           ),
           e.message,
         );

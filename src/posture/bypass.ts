@@ -58,10 +58,10 @@ function classify(e: unknown, timeoutMs: number): Pick<ProbeResult, 'outcome' | 
     // An ERR in place of the greeting (1130 host not allowed, 1129 blocked) is still the server.
     const err = e.serverError;
     if (err !== null) return { outcome: 'answered', detail: `answered with ${err.code} ${err.message}` };
-    // connectBackend's messages end with the socket error code ("backend 10.0.0.5:3306: ECONNREFUSED").
-    const code = e.message.slice(e.message.lastIndexOf(' ') + 1);
+    // For an unreachable backend the reason is the socket error code (ECONNREFUSED).
+    const code = e.reason;
     if (code === 'ECONNREFUSED') return { outcome: 'refused', detail: 'connection refused' };
-    if (e.code === 'MOAT_BACKEND_TIMEOUT' && e.message.includes('connect timed out'))
+    if (e.code === 'MOAT_BACKEND_TIMEOUT' && e.reason.startsWith('connect timed out'))
       return { outcome: 'silent', detail: `no answer within ${timeoutMs} ms` };
     if (/^E(HOST|NET)UNREACH$|^EADDRNOTAVAIL$|^EINVAL$/.test(code))
       return { outcome: 'silent', detail: code };

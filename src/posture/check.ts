@@ -54,6 +54,9 @@ export async function runPostureCheck(config: Config, opts: CheckOptions): Promi
     // A unix socket given instead of the backend address needs no TLS.
     tls: opts.endpoint?.kind === 'unix' ? { mode: 'off' } : config.backend.tls,
     maxPacketSize: 64 << 20,
+    // The server expects moat's header on the backend address (LOCAL: the check is moat itself);
+    // another endpoint (posture.endpoint) is reached as a plain client.
+    proxyProtocol: opts.endpoint === undefined ? config.backend.proxyProtocol : 'off',
   };
   const where = formatEndpoint(endpoint);
   let client: SqlClient;

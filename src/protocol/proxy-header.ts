@@ -111,3 +111,86 @@ function compressIPv6(groups: string[]): string {
   if (best < 0) return groups.join(':');
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
+
+/** One end of the proxied connection, as the header names it. */
+export interface ProxyPeer {
+  address: string;
+  port: number;
+}
+
+export type ProxyVersion = 'v1' | 'v2';
+
+/**
+ * The header moat writes as the very first bytes of a backend connection, so that a server that
+ * trusts moat (MariaDB's proxy_protocol_networks) sees the client's address, not moat's.
+ * `source` null: moat's own connection (health check, `moat check`) or a unix-socket client, sent
+ * as LOCAL (v2) / UNKNOWN (v1) — the server then uses the connection's real peer, moat.
+ * Source and destination must be of one family (the header has one family byte); a destination of
+ * the other family (an IPv6 listener for an IPv4 client) is sent as that family's any-address,
+ * which servers ignore (only the source is used).
+ */
+export function writeProxyHeader(
+  version: ProxyVersion,
+  source: ProxyPeer | null,
+  destination: ProxyPeer,
+): Buffer {
+  const family = source === null ? 0 : isIP(source.address);
+  if (source !== null && family === 0) throw bad(`source '${source.address}' is not an IP address`);
+  const dst =
+    family !== 0 && isIP(destination.address) !== family
+      ? { address: family === 4 ? '0.0.0.0' : '::', port: destination.port }
+      : destination;
+  return version === 'v1' ? writeV1(source, dst, family) : writeV2(source, dst, family);
+}
+
+const V1_UNKNOWN = Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
+
+function writeV1(source: ProxyPeer | null, dst: ProxyPeer, family: number): Buffer {
+  if (source === null) return V1_UNKNOWN;
+  const proto = family === 4 ? 'TCP4' : 'TCP6';
+  return Buffer.from(
+    `PROXY ${proto} ${source.address} ${dst.address} ${source.port} ${dst.port}\r\n`,
+    'latin1',
+  );
+}
+
+// v2, PROXY command over STREAM:
+//   sig[12] | 0x21 | 0x11 (INET) or 0x21 (INET6) | len int<2> BE | src addr | dst addr | sport | dport
+// LOCAL: sig[12] | 0x20 | 0x00 (UNSPEC) | len 0.
+const V2_LOCAL = Buffer.concat([V2_SIGNATURE, Buffer.from([0x20, 0x00, 0x00, 0x00])]);
+
+function writeV2(source: ProxyPeer | null, dst: ProxyPeer, family: number): Buffer {
+  if (source === null) return V2_LOCAL;
+  const alen = family === 4 ? 4 : 16;
+  const out = Buffer.alloc(16 + alen * 2 + 4);
+  V2_SIGNATURE.copy(out, 0);
+  out[12] = 0x21;
+  out[13] = family === 4 ? 0x11 : 0x21;
+  out.writeUInt16BE(alen * 2 + 4, 14);
+  writeAddress(out, 16, source.address, family);
+  writeAddress(out, 16 + alen, dst.address, family);
+  out.writeUInt16BE(source.port, 16 + alen * 2);
+  out.writeUInt16BE(dst.port, 18 + alen * 2);
+  return out;
+}
+
+function writeAddress(out: Buffer, at: number, address: string, family: number): void {
+  if (family === 4) {
+    const parts = address.split('.');
+    for (let i = 0; i < 4; i++) out[at + i] = Number(parts[i]);
+    return;
+  }
+  // Expand '::' and an embedded dotted quad (::ffff:1.2.3.4) into eight 16-bit groups.
+  // A zone index (fe80::1%eth0) has no place in the header.
+  let text = address.replace(/%.*$/, '');
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted !== null) {
+    const q = dotted[1]!.split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((q[0] << 8) | q[1]).toString(16)}:${((q[2] << 8) | q[3]).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, null];
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === null || tail === '' ? [] : tail.split(':');
+  const groups = tail === null ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  for (let i = 0; i < 8; i++) out.writeUInt16BE(Number.parseInt(groups[i]!, 16), at + i * 2);
+}

@@ -86,6 +86,12 @@ export interface StartOptions {
   extraArgs?: string[];
   /** Milliseconds to wait for the server to accept connections (default 30 s). */
   startTimeoutMs?: number;
+  /**
+   * proxy_protocol_networks: connections from these networks must begin with a PROXY protocol
+   * header (MariaDB refuses them otherwise); 'localhost' would include the unix socket, which the
+   * harness itself logs in over, so leave it out.
+   */
+  proxyProtocolNetworks?: string;
 }
 
 // Small and fast: the data directory is thrown away after the run, so durability settings are off.
@@ -153,6 +159,9 @@ async function startIn(baseDir: string, name: string, opts: StartOptions): Promi
       `--ssl-cert=${certs.serverCert}`,
       `--ssl-key=${certs.serverKey}`,
       ...SERVER_ARGS,
+      ...(opts.proxyProtocolNetworks === undefined
+        ? []
+        : [`--proxy-protocol-networks=${opts.proxyProtocolNetworks}`]),
       ...(opts.extraArgs ?? []),
     ];
     // Output goes to a file in the temp dir, never to the test's console.
