@@ -3,7 +3,14 @@
 // shaped as MySQL's, so queries written for a MySQL server run unchanged; the statements a DBA
 // expects (FLUSH HOSTS, SHOW STATUS / VARIABLES / PROCESSLIST, SET GLOBAL, KILL) and moat's own
 // (BLOCK HOST / UNBLOCK HOST) are recognised before SQL is.
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+//
+// Nothing else runs: the engine is shared by every admin and lives in moat's process, so a
+// statement that is not one of moat's own must be a single SELECT (or WITH … SELECT) over moat's
+// tables. The statement's first word is checked, and an SQLite authorizer (which sees what the
+// compiled statement would really do) allows only reads of moat's schemas: no ATTACH (files
+// anywhere), PRAGMA, VACUUM INTO, transactions (a BEGIN would hold the engine for everyone),
+// writes or load_extension, however the text is dressed.
+import { DatabaseSync, constants as SQLITE, type StatementSync } from 'node:sqlite';
 import type { SessionInfo } from '../gateway/session.ts';
 import type { Guard } from '../guard/guard.ts';
 import { POSTURE_OFF, type PostureResult } from '../posture/runner.ts';
@@ -11,10 +18,11 @@ import { formatServerError, type ServerError } from '../protocol/error-codes.ts'
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
 import { likeRegExp } from '../sql/like.ts';
 import { FleetUnavailableError, type FleetView } from '../state/redis/fleet.ts';
+import { adminTables } from './admin-tables.ts';
 import { FLEET_TABLES } from './fleet-tables.ts';
+import type { AdminGuard } from './guard.ts';
 import { TABLES as LOCAL_TABLES, type TableDef } from './tables.ts';
 
-const TABLES: readonly TableDef[] = [...LOCAL_TABLES, ...FLEET_TABLES];
 const NAMES_FLEET = /\bfleet_\w+/i;
 const POSTURE_SELECT = 'SELECT SEVERITY, AREA, ID, SUBJECT, SEEN, FIX FROM moat.posture_findings';
 const CHECK_POSTURE = /^\s*CHECK\s+POSTURE\s*;?\s*$/i;
@@ -60,6 +68,8 @@ export interface AdminCaller {
   host: string;
   db: string | null;
   connectionId: number;
+  /** readonly: SELECT / SHOW and session settings only (1227 for the rest). */
+  role: 'admin' | 'readonly';
 }
 
 export type AdminResult =
@@ -79,6 +89,18 @@ export const SCHEMAS = ['information_schema', 'moat', 'performance_schema'] as c
 
 const UNIT_MS: Record<string, number> = { SECOND: 1000, MINUTE: 60_000, HOUR: 3_600_000, DAY: 86_400_000 };
 const WRITE = /^\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|TRUNCATE|RENAME|GRANT|REVOKE|LOAD)\b/i;
+/** What may go to SQLite at all; the authorizer then checks what it would do. */
+const QUERY = /^(?:SELECT|WITH|VALUES)\b|^\(/i;
+/** SQLite's statement-level verbs that reach the file system or hold the shared engine. */
+const SQLITE_ONLY =
+  /^(ATTACH|DETACH|PRAGMA|VACUUM|BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|REINDEX|ANALYZE|EXPLAIN)\b/i;
+/** The authorizer's answers for reads of moat's tables; everything else is denied. */
+const READS: ReadonlySet<number> = new Set([
+  SQLITE.SQLITE_SELECT,
+  SQLITE.SQLITE_READ,
+  SQLITE.SQLITE_FUNCTION,
+  SQLITE.SQLITE_RECURSIVE,
+]);
 
 export class AdminEngine {
   private readonly rt: AdminRuntime;
@@ -86,12 +108,32 @@ export class AdminEngine {
   private readonly fill = new Map<TableDef, { clear: StatementSync; insert: StatementSync }>();
   private caller: AdminCaller | null = null;
   private fleet: FleetView | null = null;
+  private readonly admin: AdminGuard | null;
+  private readonly tables: readonly TableDef[];
+  /** True while a client's statement is prepared and run: the authorizer's rules apply. */
+  private untrusted = false;
 
-  constructor(runtime: AdminRuntime) {
+  constructor(runtime: AdminRuntime, admin: AdminGuard | null = null) {
     this.rt = runtime;
-    this.db = new DatabaseSync(':memory:');
+    this.admin = admin;
+    this.tables = [...LOCAL_TABLES, ...FLEET_TABLES, ...(admin === null ? [] : adminTables(admin.guard))];
+    this.db = new DatabaseSync(':memory:', { allowExtension: false });
+    this.db.enableDefensive(true);
     for (const s of SCHEMAS) this.db.exec(`ATTACH DATABASE ':memory:' AS ${s}`);
-    for (const t of TABLES) {
+    this.db.setAuthorizer((action, arg1, arg2, schema) => {
+      if (!this.untrusted) return SQLITE.SQLITE_OK;
+      if (!READS.has(action)) return SQLITE.SQLITE_DENY;
+      if (action === SQLITE.SQLITE_FUNCTION) {
+        return arg2?.toLowerCase() === 'load_extension' ? SQLITE.SQLITE_DENY : SQLITE.SQLITE_OK;
+      }
+      // Reads: moat's schemas only (not SQLite's own catalog); a CTE or subquery has no schema.
+      if (action === SQLITE.SQLITE_READ) {
+        if (arg1?.toLowerCase().startsWith('sqlite_')) return SQLITE.SQLITE_DENY;
+        if (schema !== null && !(SCHEMAS as readonly string[]).includes(schema)) return SQLITE.SQLITE_DENY;
+      }
+      return SQLITE.SQLITE_OK;
+    });
+    for (const t of this.tables) {
       const cols = t.columns.map(([n, type]) => `"${n}" ${type}`).join(', ');
       this.db.exec(`CREATE TABLE ${t.schema}."${t.name}" (${cols})`);
       this.fill.set(t, {
@@ -108,8 +150,9 @@ export class AdminEngine {
    * What a statement needs that is not in this process: the fleet's state on Redis, for a statement
    * naming a fleet_ table. Its result goes to execute(); rejects with AdminError.
    */
-  async prepare(statement: string): Promise<FleetView | null> {
+  async prepare(statement: string, caller: AdminCaller): Promise<FleetView | null> {
     if (CHECK_POSTURE.test(statement)) {
+      if (caller.role === 'readonly') throw denied('SUPER');
       // Runs here, where waiting is allowed; execute() then shows its findings.
       await this.rt.checkPosture();
       return null;
@@ -137,21 +180,31 @@ export class AdminEngine {
       .replace(/[;\s]+$/, '')
       .trim();
     if (sql === '') throw new AdminError(formatServerError('ER_PARSE_ERROR', 'Query was empty'));
+    if (hasSecondStatement(sql)) {
+      throw new AdminError(
+        formatServerError('ER_PARSE_ERROR', "moat's admin port runs one statement at a time (no ';' inside)"),
+      );
+    }
     return this.command(sql, caller) ?? this.select(sql, caller);
   }
 
   /** The statements that are not SQL over tables; undefined for "run it as a query". */
   private command(sql: string, caller: AdminCaller): AdminResult | undefined {
-    for (const [pattern, handle] of this.routes) {
+    for (const [pattern, handle, privilege] of this.routes) {
       const m = pattern.exec(sql);
-      if (m !== null) return handle(m, caller);
+      if (m === null) continue;
+      if (privilege !== undefined && caller.role === 'readonly') throw denied(privilege);
+      return handle(m, caller);
     }
     return undefined;
   }
 
-  /** Statement patterns, tried in order, and what each does. */
+  /**
+   * Statement patterns, tried in order, and what each does; the third element is the MySQL
+   * privilege a statement that changes something needs (a readonly account gets 1227 for it).
+   */
   private readonly routes: ReadonlyArray<
-    readonly [RegExp, (m: RegExpExecArray, caller: AdminCaller) => AdminResult]
+    readonly [RegExp, (m: RegExpExecArray, caller: AdminCaller) => AdminResult, string?]
   > = [
     [
       /^(?:FLUSH\s+HOSTS|TRUNCATE\s+(?:TABLE\s+)?(?:`?performance_schema`?\.)?`?host_cache`?)$/i,
@@ -159,6 +212,7 @@ export class AdminEngine {
         this.rt.guard.flushHosts();
         return { kind: 'ok', affectedRows: 0 };
       },
+      'RELOAD',
     ],
     [
       /^CHECK\s+POSTURE$/i,
@@ -192,6 +246,7 @@ export class AdminEngine {
         this.rt.setVariable(m[1]!.toLowerCase(), Number(m[2]!.replace(/^'(.*)'$/, '$1')));
         return { kind: 'ok', affectedRows: 0 };
       },
+      'SYSTEM_VARIABLES_ADMIN',
     ],
     // Session settings clients send on connect (SET NAMES, autocommit, sql_mode …): accepted.
     [/^SET\s/i, () => ({ kind: 'ok', affectedRows: 0 })],
@@ -214,6 +269,7 @@ export class AdminEngine {
         if (!this.rt.kill(Number(m[1]))) throw new AdminError(formatServerError('ER_NO_SUCH_THREAD', m[1]!));
         return { kind: 'ok', affectedRows: 0 };
       },
+      'CONNECTION_ADMIN',
     ],
     [
       /^BLOCK\s+HOST\s+'([^']+)'(?:\s+FOR\s+(\d+)\s*(SECOND|MINUTE|HOUR|DAY)S?)?$/i,
@@ -226,6 +282,7 @@ export class AdminEngine {
         }
         return { kind: 'ok', affectedRows: 1 };
       },
+      'SUPER',
     ],
     [
       /^RELOAD\s+CONFIG(?:URATION)?$/i,
@@ -237,10 +294,18 @@ export class AdminEngine {
           info: restart.length === 0 ? 'reloaded' : `reloaded; needs a restart: ${restart.join(', ')}`,
         };
       },
+      'RELOAD',
     ],
     [
       /^UNBLOCK\s+HOST\s+'([^']+)'$/i,
       (m) => ({ kind: 'ok', affectedRows: this.rt.guard.unblock(m[1]!) === null ? 0 : 1 }),
+      'SUPER',
+    ],
+    [
+      // The admin side's own blocks (moat.admin_blocked_hosts), made by the admin guard.
+      /^UNBLOCK\s+ADMIN\s+HOST\s+'([^']+)'$/i,
+      (m) => ({ kind: 'ok', affectedRows: this.admin?.unblock(m[1]!) === true ? 1 : 0 }),
+      'SUPER',
     ],
     [
       /^USE\s+`?(\w+)`?$/i,
@@ -269,8 +334,20 @@ export class AdminEngine {
         return {
           kind: 'rows',
           columns: [{ name: `Tables_in_${db}`, type: FieldType.VAR_STRING }],
-          rows: TABLES.filter((t) => t.schema === db).map((t) => [t.name]),
+          rows: this.tables.filter((t) => t.schema === db).map((t) => [t.name]),
         };
+      },
+    ],
+    [
+      SQLITE_ONLY,
+      (m) => {
+        throw new AdminError(
+          formatServerError(
+            'ER_PARSE_ERROR',
+            `moat's admin port runs SELECT over moat's tables, SHOW and moat's own statements; ` +
+              `${m[1]!.toUpperCase()} is not one of them (no files, no pragmas, no transactions)`,
+          ),
+        );
       },
     ],
     [
@@ -292,23 +369,34 @@ export class AdminEngine {
   ];
 
   private select(sql: string, caller: AdminCaller): AdminResult {
+    if (!QUERY.test(sql)) {
+      const word = /^\S+/.exec(sql)?.[0] ?? '';
+      throw new AdminError(
+        formatServerError(
+          'ER_PARSE_ERROR',
+          `You have an error in your SQL syntax near '${word.slice(0, 40)}': moat's admin port runs SELECT, SHOW and moat's own statements`,
+        ),
+      );
+    }
     const text = this.substituteVariables(sql);
     this.refresh(text);
     let stmt: StatementSync;
-    try {
-      stmt = this.db.prepare(text);
-    } catch (e) {
-      throw new AdminError(sqliteError(e as Error, sql));
-    }
-    stmt.setReturnArrays(true);
-    this.db.exec('PRAGMA query_only = ON');
     let rows: unknown[][];
+    this.untrusted = true;
     try {
-      rows = stmt.all() as unknown as unknown[][];
-    } catch (e) {
-      throw new AdminError(sqliteError(e as Error, sql));
+      try {
+        stmt = this.db.prepare(text);
+      } catch (e) {
+        throw new AdminError(sqliteError(e as Error, sql, caller));
+      }
+      stmt.setReturnArrays(true);
+      try {
+        rows = stmt.all() as unknown as unknown[][];
+      } catch (e) {
+        throw new AdminError(sqliteError(e as Error, sql, caller));
+      }
     } finally {
-      this.db.exec('PRAGMA query_only = OFF');
+      this.untrusted = false;
     }
     const meta = stmt.columns();
     const written = selectListNames(text, meta.length);
@@ -335,7 +423,7 @@ export class AdminEngine {
       posture: this.rt.posture(),
     };
     let sessionsLoaded = false;
-    for (const t of TABLES) {
+    for (const t of this.tables) {
       if (!lower.includes(t.name.toLowerCase())) continue;
       if (t.name === 'sessions' && !sessionsLoaded) {
         src.sessions = this.rt.sessions();
@@ -447,9 +535,44 @@ function selectListNames(sql: string, count: number): Array<string | null> | nul
   return items.map((x) => /^\s*(?:`?\w+`?\.)*`?(\w+)`?\s*$/.exec(x)?.[1] ?? null);
 }
 
+/** ER_SPECIFIC_ACCESS_DENIED_ERROR: a readonly account asked for a statement that changes something. */
+function denied(privilege: string): AdminError {
+  return new AdminError(formatServerError('ER_SPECIFIC_ACCESS_DENIED_ERROR', privilege));
+}
+
+/**
+ * True when a statement holds a ';' followed by more text, outside quotes and comments: SQLite would
+ * compile the first statement only and drop the rest silently; MySQL without multi-statements
+ * refuses with 1064, and so does moat.
+ */
+export function hasSecondStatement(sql: string): boolean {
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === '`') {
+      const end = sql.indexOf(c, i + 1);
+      if (end === -1) return false;
+      i = end;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      if (end === -1) return false;
+      i = end;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      if (end === -1) return false;
+      i = end + 1;
+    } else if (c === ';' && sql.slice(i + 1).trim() !== '') return true;
+  }
+  return false;
+}
+
 /** SQLite's complaint as the MySQL error a client expects. */
-function sqliteError(e: Error, sql: string): ServerError {
+function sqliteError(e: Error, sql: string, caller: AdminCaller): ServerError {
   const msg = e.message;
+  // The authorizer said no: the statement would do something other than read moat's tables.
+  if (/not authorized|authorization denied|is prohibited/i.test(msg)) {
+    const verb = (/^\w+/.exec(sql)?.[0] ?? 'SELECT').toUpperCase();
+    return formatServerError('ER_TABLEACCESS_DENIED_ERROR', verb, caller.user, caller.host, '*');
+  }
   const table = /no such table: (?:\w+\.)?(\S+)/.exec(msg);
   if (table !== null) return formatServerError('ER_NO_SUCH_TABLE', table[1]!);
   const column = /no such column: (\S+)/.exec(msg);

@@ -1,18 +1,25 @@
 // The HTTP side of the admin interface: a JSON API (hosts, blocked, sessions, failed logins,
 // status, outcomes; block / unblock / flush-hosts), Prometheus /metrics, and the dashboard page.
 // Every request carries `Authorization: Bearer <token>`; only the token's SHA-256 is configured,
-// compared in constant time. Loopback by default; off until a token hash is configured.
+// compared in constant time. Loopback by default; off until a token hash is configured. Tokens
+// have a scope (admin, or readonly: GET only, 403 for every POST). Requests that need a token pass
+// the admin guard (guard.ts) as an admin-port login does, under the user name `http`: a blocked
+// address gets 403 with MySQL's 1129 text, repeated rejected tokens a delay before the token is
+// looked at, and every rejected token is a Connect record with status 1045 (fail2ban reads it).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
+import { normalizeAddress } from '../gateway/address.ts';
 import { bindServer } from '../gateway/bind.ts';
 import { POSTURE_OFF } from '../posture/runner.ts';
 import { FleetUnavailableError } from '../state/redis/fleet.ts';
 import type { AdminRuntime } from './engine.ts';
+import type { AdminGuard } from './guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import {
   blockedView,
@@ -33,6 +40,15 @@ const STATIC: Record<string, [file: string, type: string]> = {
 };
 const DASHBOARD = new URL('./dashboard/', import.meta.url);
 const MAX_BODY = 16 * 1024;
+/** The name HTTP requests go by in the admin guard's ledger and the audit log (tokens have none). */
+const HTTP_USER = 'http';
+
+type Scope = 'admin' | 'readonly';
+
+/** On when a token is configured (admin.http.tokenSha256 or admin.http.tokens). */
+export function httpEnabled(config: Config['admin']['http']): boolean {
+  return config.tokenSha256 !== undefined || config.tokens.length > 0;
+}
 
 class HttpError extends Error {
   readonly status: number;
@@ -47,16 +63,27 @@ export class AdminHttp {
   private readonly rt: AdminRuntime;
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
-  private readonly tokenHash: Buffer;
+  private readonly tokens: ReadonlyArray<{ hash: Buffer; scope: Scope }>;
+  private readonly guard: AdminGuard;
   private server: Server | null = null;
 
-  constructor(config: Config['admin']['http'], runtime: AdminRuntime, metrics: GatewayMetrics, log: Logger) {
-    if (config.tokenSha256 === undefined) throw new Error('admin.http.tokenSha256 is required');
+  constructor(
+    config: Config['admin']['http'],
+    runtime: AdminRuntime,
+    metrics: GatewayMetrics,
+    log: Logger,
+    guard: AdminGuard,
+  ) {
+    if (!httpEnabled(config)) throw new Error('admin.http.tokenSha256 or admin.http.tokens is required');
     this.config = config;
     this.rt = runtime;
     this.metrics = metrics;
     this.log = log;
-    this.tokenHash = Buffer.from(config.tokenSha256, 'hex');
+    this.guard = guard;
+    this.tokens = [
+      ...(config.tokenSha256 === undefined ? [] : [{ sha256: config.tokenSha256, scope: 'admin' as const }]),
+      ...config.tokens,
+    ].map((t) => ({ hash: Buffer.from(t.sha256, 'hex'), scope: t.scope }));
   }
 
   async listen(): Promise<Endpoint> {
@@ -78,11 +105,60 @@ export class AdminHttp {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
-  private authorized(req: IncomingMessage): boolean {
+  /** The scope of the request's token; null without a valid one. Every hash is compared. */
+  private scopeOf(req: IncomingMessage): Scope | null {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (m === null) return false;
+    if (m === null) return null;
     const got = createHash('sha256').update(m[1]!).digest();
-    return timingSafeEqual(got, this.tokenHash);
+    let scope: Scope | null = null;
+    for (const t of this.tokens) {
+      if (timingSafeEqual(got, t.hash) && scope !== 'admin') scope = t.scope;
+    }
+    return scope;
+  }
+
+  /**
+   * The admin guard's say on a request that needs a token: refused (blocked), delayed (a timer,
+   * before the token is compared), then the token's scope; a rejected token is a failed login.
+   * `then` runs only with a valid token.
+   */
+  private async guarded(
+    req: IncomingMessage,
+    path: string,
+    then: (scope: Scope) => Promise<void>,
+  ): Promise<void> {
+    const ip = normalizeAddress(req.socket.remoteAddress ?? 'localhost');
+    const { attempt, refusal } = this.guard.admit('http', ip, req.socket.remotePort ?? 0, 0);
+    attempt.request = `${req.method ?? '?'} ${path}`;
+    if (refusal !== null) throw new HttpError(403, refusal.error.message);
+    try {
+      const delayMs = this.guard.delayFor(attempt, HTTP_USER);
+      if (delayMs > 0) {
+        await sleep(delayMs);
+        this.guard.resume(attempt);
+      }
+      const scope = this.scopeOf(req);
+      if (scope === null) {
+        const used = req.headers.authorization === undefined ? 'NO' : 'YES';
+        this.log.warn({ ip, path }, 'admin HTTP request without a valid token');
+        this.guard.finished(
+          attempt,
+          'auth-denied',
+          1045,
+          `HTTP 401: no valid bearer token for ${attempt.request} (using password: ${used})`,
+        );
+        throw new HttpError(401, 'bearer token required');
+      }
+      this.guard.finished(attempt, 'ok', 0, null);
+      try {
+        await then(scope);
+      } finally {
+        this.guard.ended(attempt);
+      }
+    } finally {
+      // A request whose client left during the delay: counted once, as a broken-off login.
+      this.guard.finished(attempt, 'client-gone', 0, 'HTTP request ended before its token was checked');
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -101,17 +177,20 @@ export class AdminHttp {
         return;
       }
       if (path === '/metrics' && req.method === 'GET') {
-        if (!this.config.metricsWithoutToken && !this.authorized(req))
-          throw new HttpError(401, 'bearer token required');
-        send(res, 200, this.metrics.registry.contentType, await this.metrics.registry.metrics());
+        const scrape = async () =>
+          send(res, 200, this.metrics.registry.contentType, await this.metrics.registry.metrics());
+        if (this.config.metricsWithoutToken) await scrape();
+        else await this.guarded(req, path, scrape);
         return;
       }
       if (!path.startsWith('/api/')) throw new HttpError(404, `no such page: ${path}`);
-      if (!this.authorized(req)) {
-        this.log.warn({ ip: req.socket.remoteAddress, path }, 'admin HTTP request without a valid token');
-        throw new HttpError(401, 'bearer token required');
-      }
-      json(res, 200, await this.api(req, path));
+      await this.guarded(req, path, async (scope) => {
+        if (req.method !== 'GET' && scope === 'readonly') {
+          this.log.warn({ ip: req.socket.remoteAddress, path }, 'admin HTTP action refused: read-only token');
+          throw new HttpError(403, `a read-only token may not ${req.method} ${path}`);
+        }
+        json(res, 200, await this.api(req, path));
+      });
     } catch (e) {
       if (e instanceof HttpError) json(res, e.status, { error: e.message });
       else {

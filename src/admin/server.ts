@@ -1,9 +1,13 @@
 // The admin port: a MySQL-protocol server for moat's operators. Any MySQL client connects
 // (`mariadb -h127.0.0.1 -P6033 -udba -p`), logs in with mysql_native_password against a stored
 // hash, and runs SQL over moat's runtime state (engine.ts). Loopback and configured networks
-// only; no user, no port. Every statement is logged with who ran it and from where.
+// only; no user, no port. Every statement is logged with who ran it and from where. Logins pass
+// the admin guard (guard.ts): blocked addresses get 1129, repeated failures a login delay that is
+// a timer before the password is checked, and every attempt is a Connect audit record.
+
 import { randomBytes } from 'node:crypto';
-import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { createServer, isIP, isIPv4, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { redactStatement } from '../audit/redact.ts';
@@ -14,13 +18,14 @@ import { bindServer } from '../gateway/bind.ts';
 import { PacketChannel } from '../gateway/channel.ts';
 import { acceptTls, type ServerTls } from '../gateway/tls.ts';
 import { Cap, Com, Status } from '../protocol/constants.ts';
-import { formatServerError } from '../protocol/error-codes.ts';
+import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { writeAuthSwitchRequest } from '../protocol/packets/auth.ts';
 import { writeHandshake } from '../protocol/packets/handshake.ts';
 import { isSslRequest, readHandshakeResponse } from '../protocol/packets/handshake-response.ts';
 import { writeErr, writeOk } from '../protocol/packets/result.ts';
 import { eof, writeResultSet } from '../protocol/packets/resultset.ts';
 import { AdminEngine, AdminError, type AdminRuntime, SCHEMAS } from './engine.ts';
+import type { AdminAttempt, AdminGuard } from './guard.ts';
 import { verifyNativeScramble } from './password.ts';
 
 const CAPS =
@@ -38,6 +43,23 @@ const CAPS =
   0;
 const NATIVE = 'mysql_native_password';
 const MAX_ADMIN_PACKET = 1 << 20;
+/** The whole login, from accept to OK, not counting a connection-control delay. */
+const LOGIN_TIMEOUT_MS = 10_000;
+
+export interface AdminServerOptions {
+  /** The admin side's guard, shared with the HTTP API. */
+  guard: AdminGuard;
+  /** Refuse plain TCP logins from off this host with 3159 (admin.requireTls, else tls.require). */
+  requireTls: boolean;
+}
+
+type Role = 'admin' | 'readonly';
+
+/** Loopback and unix-socket clients never cross a network: exempt from requireTls. */
+function onThisHost(ip: string): boolean {
+  if (ip === 'localhost' || ip === '::1') return true;
+  return isIPv4(ip) && ip.startsWith('127.');
+}
 
 export class AdminServer {
   private readonly config: Config['admin'];
@@ -57,6 +79,8 @@ export class AdminServer {
 
   /** The gateway's client-side TLS, offered on the admin port too (SSLRequest → TLS 1.2+). */
   private readonly tls: ServerTls | null;
+  private readonly guard: AdminGuard;
+  private readonly requireTls: boolean;
 
   constructor(
     config: Config['admin'],
@@ -64,11 +88,14 @@ export class AdminServer {
     log: Logger,
     serverVersion: string,
     tls: ServerTls | null,
+    options: AdminServerOptions,
   ) {
     this.config = config;
     this.tls = tls;
     this.log = log;
-    this.engine = new AdminEngine(runtime);
+    this.guard = options.guard;
+    this.requireTls = options.requireTls;
+    this.engine = new AdminEngine(runtime, options.guard);
     this.allow = blockListOf(config.allowFrom);
     this.serverVersion = serverVersion;
   }
@@ -100,26 +127,44 @@ export class AdminServer {
       socket.end(writeErr(formatServerError('ER_HOST_NOT_PRIVILEGED', ip), 0));
       return;
     }
+    const { attempt, refusal } = this.guard.admit('admin', ip, socket.remotePort ?? 0, id);
+    if (refusal !== null) {
+      this.log.warn({ ip, why: refusal.message }, 'admin connection refused');
+      socket.end(writeErr(refusal.error, 0));
+      return;
+    }
     const channel = new PacketChannel(socket, MAX_ADMIN_PACKET);
-    const timer = setTimeout(() => socket.destroy(), 10_000);
+    let timer = setTimeout(() => socket.destroy(), LOGIN_TIMEOUT_MS);
+    // A login delay is not the client's slowness: the deadline is pushed back by the delay.
+    const extend = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => socket.destroy(), LOGIN_TIMEOUT_MS + ms);
+    };
+    let loggedIn = false;
     try {
-      const login = await this.login(socket, channel, id, ip);
+      const login = await this.login(socket, channel, attempt, extend);
       clearTimeout(timer);
       if (login === null) return;
+      loggedIn = true;
       await this.commands(login.socket, channel, { ...login, host: ip, connectionId: id });
     } catch {
       socket.destroy();
     } finally {
       clearTimeout(timer);
+      // A login that broke off (garbage, timeout, hang-up) counts as a handshake error.
+      this.guard.finished(attempt, 'handshake-error', 0, 'handshake error on the admin port');
+      if (loggedIn) this.guard.ended(attempt);
     }
   }
 
   private async login(
     raw: Socket,
     channel: PacketChannel,
-    id: number,
-    ip: string,
-  ): Promise<{ user: string; db: string | null; caps: number; socket: Socket } | null> {
+    attempt: AdminAttempt,
+    extend: (ms: number) => void,
+  ): Promise<{ user: string; role: Role; db: string | null; caps: number; socket: Socket } | null> {
+    const id = attempt.connectionId;
+    const ip = attempt.admission.ip;
     let socket = raw;
     const nonce = printable(randomBytes(20));
     const caps = this.tls === null ? CAPS : (CAPS | Cap.SSL) >>> 0;
@@ -144,6 +189,28 @@ export class AdminServer {
     const hr = readHandshakeResponse(first.payload);
     let seq = first.seq;
     let scramble = hr.authResponse;
+    const secure = socket instanceof TLSSocket;
+    if (socket instanceof TLSSocket) {
+      attempt.tls = { version: socket.getProtocol(), cipher: socket.getCipher()?.name ?? null };
+    }
+    attempt.user = hr.user;
+    const refuse = (outcome: 'auth-denied' | 'tls-required', error: ServerError) => {
+      this.log.warn({ user: hr.user, ip, code: error.code }, 'admin login failed');
+      this.guard.finished(attempt, outcome, error.code, error.message);
+      socket.end(writeErr(error, seq + 1));
+      return null;
+    };
+    if (this.requireTls && !secure && !onThisHost(ip)) {
+      return refuse('tls-required', formatServerError('ER_SECURE_TRANSPORT_REQUIRED'));
+    }
+    // Connection control: the wait comes before the password is looked at, right or wrong.
+    const delayMs = this.guard.delayFor(attempt, hr.user);
+    if (delayMs > 0) {
+      extend(delayMs);
+      await sleep(delayMs);
+      this.guard.resume(attempt);
+      if (socket.destroyed) throw new Error('client gone during the login delay');
+    }
     if (hr.authPlugin !== null && hr.authPlugin !== NATIVE) {
       // A MySQL 8 client starts with caching_sha2_password: ask for the native scramble.
       socket.write(
@@ -156,30 +223,25 @@ export class AdminServer {
     const account = this.config.users.find((u) => u.user === hr.user);
     const ok = account !== undefined && verifyNativeScramble(account.passwordHash, nonce, scramble);
     if (!ok) {
-      this.log.warn({ user: hr.user, ip }, 'admin login failed');
-      socket.end(
-        writeErr(
-          formatServerError('ER_ACCESS_DENIED_ERROR', hr.user, ip, scramble.length > 0 ? 'YES' : 'NO'),
-          seq + 1,
-        ),
-      );
-      return null;
+      const used = scramble.length > 0 ? 'YES' : 'NO';
+      return refuse('auth-denied', formatServerError('ER_ACCESS_DENIED_ERROR', hr.user, ip, used));
     }
+    this.guard.finished(attempt, 'ok', 0, null);
     const db = hr.database !== null && hr.database !== '' ? hr.database.toLowerCase() : null;
     if (db !== null && !(SCHEMAS as readonly string[]).includes(db)) {
       socket.end(writeErr(formatServerError('ER_BAD_DB_ERROR', hr.database ?? ''), seq + 1));
+      this.guard.ended(attempt);
       return null;
     }
     socket.write(writeOk({ status: Status.AUTOCOMMIT }, seq + 1));
-    const tls = socket instanceof TLSSocket ? socket.getProtocol() : null;
-    this.log.info({ user: hr.user, ip, tls }, 'admin login');
-    return { user: hr.user, db, caps: hr.capabilities & caps, socket };
+    this.log.info({ user: hr.user, ip, tls: attempt.tls.version, role: account.role }, 'admin login');
+    return { user: hr.user, role: account.role, db, caps: hr.capabilities & caps, socket };
   }
 
   private async commands(
     socket: Socket,
     channel: PacketChannel,
-    who: { user: string; db: string | null; caps: number; host: string; connectionId: number },
+    who: { user: string; role: Role; db: string | null; caps: number; host: string; connectionId: number },
   ): Promise<void> {
     let db = who.db;
     for (;;) {
@@ -209,12 +271,9 @@ export class AdminServer {
       this.log.info({ admin: who.user, ip: who.host, statement: redactStatement(sql) }, 'admin statement');
       const auditWho = { user: who.user, ip: who.host, connectionId: who.connectionId };
       try {
-        const fleet = await this.engine.prepare(sql);
-        const r = this.engine.execute(
-          sql,
-          { user: who.user, host: who.host, db, connectionId: who.connectionId },
-          fleet,
-        );
+        const caller = { user: who.user, host: who.host, db, connectionId: who.connectionId, role: who.role };
+        const fleet = await this.engine.prepare(sql, caller);
+        const r = this.engine.execute(sql, caller, fleet);
         this.onStatement(auditWho, sql, 0);
         if (r.kind === 'ok') {
           if (r.db !== undefined) db = r.db;

@@ -60,6 +60,10 @@ const listener = z.strictObject({
 /** MySQL's INT_MAX bound on connection_control delays. */
 const INT_MAX = 2147483647;
 
+/** What an admin account or HTTP token may do: everything, or look (SELECT / SHOW / GET). */
+const adminRole = z.enum(['admin', 'readonly']).default('admin');
+const tokenHash = z.string().regex(/^[0-9a-f]{64}$/i, 'expected 64 hex digits (the SHA-256 of the token)');
+
 // Names taken from MySQL where MySQL has the setting (max_connect_errors, host_cache_size,
 // connection_control_*, max_connections, max_user_connections), so that a DBA's knowledge and
 // SET GLOBAL statements carry over; moat's own settings are camelCase like the rest.
@@ -252,9 +256,43 @@ export const configSchema = z.strictObject({
             passwordHash: z
               .string()
               .regex(/^\*[0-9A-Fa-f]{40}$/, "expected '*' and 40 hex digits, as `moat hash-password` prints"),
+            /** admin: every statement; readonly: SELECT / SHOW only (others get ERROR 1227). */
+            role: adminRole,
           }),
         )
         .default([]),
+      /**
+       * TLS for admin logins from off this host (ERROR 3159 without it); loopback and unix-socket
+       * clients are exempt. Unset: follows `tls.require`.
+       */
+      requireTls: z.boolean().optional(),
+      /**
+       * The admin port's and the HTTP API's own guard (a separate ledger, blocks and login delays;
+       * MySQL's variable names). Unlike the database port, failed admin logins count towards
+       * max_connect_errors: an admin-port guesser is blocked there after that many in a row.
+       */
+      guard: z
+        .strictObject({
+          connection_control_failed_connections_threshold: z.number().int().min(0).max(INT_MAX).default(3),
+          connection_control_min_connection_delay: z.number().int().min(1000).max(INT_MAX).default(1000),
+          connection_control_max_connection_delay: z.number().int().min(1000).max(INT_MAX).default(60_000),
+          /** Failed logins (and handshake errors) in a row before the address is blocked; 0: never. */
+          max_connect_errors: z.number().int().min(0).max(INT_MAX).default(10),
+          /** How long such a block lasts (ms); null: until `UNBLOCK ADMIN HOST` or a restart. */
+          blockDurationMs: z.number().int().min(1000).nullable().default(600_000),
+          /** Networks never blocked on the admin side. */
+          exempt: z.array(network).default([]),
+          /** Also block the address on the database listeners (off: a mistyping DBA keeps the apps up). */
+          blockDatabasePort: z.boolean().default(false),
+        })
+        .refine(
+          (g) => g.connection_control_min_connection_delay <= g.connection_control_max_connection_delay,
+          {
+            message:
+              'admin.guard.connection_control_min_connection_delay must not exceed connection_control_max_connection_delay',
+          },
+        )
+        .prefault({}),
       /**
        * The HTTP side: JSON API, Prometheus /metrics and the dashboard. Off until a token is set;
        * only its SHA-256 is configured (`moat hash-token` prints it), clients send the token as
@@ -263,10 +301,10 @@ export const configSchema = z.strictObject({
       http: z
         .strictObject({
           listen: endpoint.default(parseEndpoint('127.0.0.1:6034')),
-          tokenSha256: z
-            .string()
-            .regex(/^[0-9a-f]{64}$/i, 'expected 64 hex digits (the SHA-256 of the token)')
-            .optional(),
+          /** A token with the admin scope (the original single-token form). */
+          tokenSha256: tokenHash.optional(),
+          /** More tokens, each with its scope: readonly tokens get 403 on every POST. */
+          tokens: z.array(z.strictObject({ sha256: tokenHash, scope: adminRole })).default([]),
           /** Let /metrics be scraped without the token (it shows counts, never addresses). */
           metricsWithoutToken: z.boolean().default(false),
         })

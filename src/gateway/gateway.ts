@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminError, type AdminRuntime, type SqlErrorRow } from '../admin/engine.ts';
-import { AdminHttp } from '../admin/http.ts';
+import { AdminGuard } from '../admin/guard.ts';
+import { AdminHttp, httpEnabled } from '../admin/http.ts';
 import { GatewayMetrics } from '../admin/metrics.ts';
 import { AdminServer } from '../admin/server.ts';
 import { AuditLog } from '../audit/audit-log.ts';
@@ -344,6 +345,13 @@ export class Gateway {
       return sum;
     };
     try {
+      // One guard for the admin port and the HTTP API (src/admin/guard.ts), apart from this one.
+      const adminGuard = new AdminGuard(c.admin.guard, c.guard, {
+        log,
+        instance: c.audit.instance,
+        database: this.guard,
+      });
+      adminGuard.onAudit = (e) => this.record(e);
       if (c.admin.users.length > 0) {
         this.admin = new AdminServer(
           c.admin,
@@ -351,13 +359,14 @@ export class Gateway {
           log,
           this.ctx.profile.current.serverVersion,
           this.ctx.serverTls,
+          { guard: adminGuard, requireTls: c.admin.requireTls ?? c.tls.require },
         );
         this.admin.onStatement = (who, sql, status) =>
           this.record(fromAdmin(who, sql, status, c.audit.instance));
         this.adminAddress = await this.admin.listen();
       } else log.info('admin port off: no admin.users configured');
-      if (c.admin.http.tokenSha256 !== undefined) {
-        this.http = new AdminHttp(c.admin.http, this.runtime, this.metrics, log);
+      if (httpEnabled(c.admin.http)) {
+        this.http = new AdminHttp(c.admin.http, this.runtime, this.metrics, log, adminGuard);
         this.httpAddress = await this.http.listen();
       } else log.info('admin HTTP off: no admin.http.tokenSha256 configured');
     } catch (e) {

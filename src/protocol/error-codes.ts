@@ -65,6 +65,11 @@ export const SERVER_ERRORS = {
   },
   ER_NO_SUCH_TABLE: { code: 1146, state: '42S02', message: "Table '%s' doesn't exist" },
   ER_UNKNOWN_SYSTEM_VARIABLE: { code: 1193, state: 'HY000', message: "Unknown system variable '%s'" },
+  ER_SPECIFIC_ACCESS_DENIED_ERROR: {
+    code: 1227,
+    state: '42000',
+    message: 'Access denied; you need (at least one of) the %s privilege(s) for this operation',
+  },
   ER_WRONG_VALUE_FOR_VAR: { code: 1231, state: '42000', message: '%s' },
   ER_INCORRECT_GLOBAL_LOCAL_VAR: {
     code: 1238,
