@@ -120,9 +120,10 @@ describe('JSON lines', () => {
 });
 
 describe('Enterprise XML', () => {
-  test('escapes markup, drops what XML 1.0 forbids, keeps CR', () => {
+  test('escapes markup, drops what XML 1.0 forbids, keeps CR and LF as references', () => {
     assert.equal(xmlText(`a<b & c>d "e" 'f'`), `a&lt;b &amp; c&gt;d "e" 'f'`);
-    assert.equal(xmlText('x\x00\x1by\rz\n\t'), 'x\ufffd\ufffdy&#13;z\n\t');
+    assert.equal(xmlText('x\x00\x1by\rz\n\t'), 'x\ufffd\ufffdy&#13;z&#10;\t');
+    assert.equal(xmlText('a\x9b31m\u2028b'), 'a&#155;31m&#8232;b');
   });
 
   test('COMMAND_CLASS as MySQL names sql commands', () => {

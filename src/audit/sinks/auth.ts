@@ -26,7 +26,10 @@ function reason(e: AuditEvent): string {
   // 1698 is a plugin refusal (auth_socket, unix_socket): no password was involved.
   if (e.status === 1698) return '(using password: NO)';
   // The backend's own 1045 message says whether the client sent a password; moat's refusals do not.
-  const used = /using password: (YES|NO)/.exec(e.message ?? '')?.[1] ?? 'YES';
+  // It echoes the user name, which the client chose: only the clause that ends the message is
+  // MySQL's (ER_ACCESS_DENIED_ERROR's template puts it last), so a name holding
+  // `(using password: NO)` cannot flip it.
+  const used = /\(using password: (YES|NO)\)$/.exec(e.message ?? '')?.[1] ?? 'YES';
   return `(using password: ${used})`;
 }
 

@@ -7,10 +7,10 @@
 //
 // A file with a footer (XML's `</AUDIT>`) found at open has the footer cut, and records go on
 // after the last one, as MySQL's audit plugin does with the file it finds at startup.
-import { type FileHandle, mkdir, open, rename } from 'node:fs/promises';
+import { chmod, type FileHandle, mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AuditError } from '../errors.ts';
-import { compress, isDue, prune, type RotationPolicy, rotatedPath } from '../rotate.ts';
+import { compress, isDue, listRotated, prune, type RotationPolicy, rotatedPath } from '../rotate.ts';
 import type { Format, Output } from './format.ts';
 
 export interface FileOutputOptions {
@@ -35,6 +35,12 @@ async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** Sets `mode` on a file whose permission bits differ (a file that is gone meanwhile is no error). */
+async function restrict(path: string, mode: number): Promise<void> {
+  const st = await stat(path).catch(() => null);
+  if (st !== null && (st.mode & 0o777) !== mode) await chmod(path, mode);
+}
+
 export class FileOutput implements Output {
   readonly target: string;
   private readonly o: FileOutputOptions;
@@ -56,6 +62,8 @@ export class FileOutput implements Output {
     try {
       await mkdir(dirname(this.o.path), { recursive: true, mode: 0o700 });
       await this.openFile();
+      // Rotated files left by an earlier run (or by a moat that wrote them 0644) get the mode too.
+      for (const f of await listRotated(this.o.path)) await restrict(f.path, this.o.mode);
     } catch (err) {
       throw new AuditError('MOAT_AUDIT_OPEN_FAILED', `cannot open ${this.o.path}: ${message(err)}`, err);
     }
@@ -68,6 +76,9 @@ export class FileOutput implements Output {
     let born: number;
     try {
       const st = await handle.stat();
+      // open()'s mode applies only to a file it creates: one found in a pre-created state
+      // directory (0644 from an installer, a copy, an older moat) is set to the configured mode.
+      if ((st.mode & 0o777) !== this.o.mode) await handle.chmod(this.o.mode);
       size = await this.withoutFooter(handle, st.size);
       born = st.birthtimeMs;
     } catch (err) {

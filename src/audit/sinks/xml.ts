@@ -27,14 +27,21 @@ export const XML_FOOTER = '</AUDIT>\n';
 
 /** Characters XML 1.0 forbids even as references; a statement may hold them, the file may not. */
 const NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g;
+const LINE_OR_C1 = /[\n\x7f-\x9f\u2028\u2029]/g;
 
 export function xmlText(s: string): string {
-  return s
-    .replace(NOT_XML, '\ufffd')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/\r/g, '&#13;'); // a parser would turn a bare CR into LF
+  return (
+    s
+      .replace(NOT_XML, '\ufffd')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/\r/g, '&#13;') // a parser would turn a bare CR into LF
+      // Line breaks, C1 controls and Unicode line separators as references: the parsed value is the
+      // same, and a value chosen by a client (a user name holding `\n` and a forged line) can never
+      // start a line of the file for a line-based reader (grep, a log shipper, a terminal).
+      .replace(LINE_OR_C1, (c) => `&#${c.charCodeAt(0)};`)
+  );
 }
 
 function element(name: string, value: string | number | null): string {
