@@ -1,7 +1,7 @@
 // What moat tells clients about the server before it has a backend connection: the backend's
 // version, capabilities and character set, learned from real logins (or the health-check login)
 // and kept in the state directory so a restart greets like the server did.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Cap, DEFAULT_CHARSET, RELAYABLE_CAPS, Status } from '../protocol/constants.ts';
 import type { Handshake } from '../protocol/packets/handshake.ts';
@@ -9,6 +9,8 @@ import type { Handshake } from '../protocol/packets/handshake.ts';
 export interface BackendProfile {
   serverVersion: string;
   capabilities: number;
+  /** MariaDB's extended capabilities (0 for MySQL, or a MariaDB greeting with CLIENT_MYSQL set). */
+  mariadbCapabilities: number;
   charset: number;
   status: number;
   learnedAt: string | null;
@@ -19,6 +21,7 @@ function defaultProfile(serverVersion: string): BackendProfile {
   return {
     serverVersion,
     capabilities: (RELAYABLE_CAPS & ~(Cap.DEPRECATE_EOF | Cap.SESSION_TRACK)) >>> 0,
+    mariadbCapabilities: 0,
     charset: DEFAULT_CHARSET,
     status: Status.AUTOCOMMIT,
     learnedAt: null,
@@ -51,20 +54,28 @@ export class ProfileStore {
   /** Records a backend greeting; returns true if it differs from what moat was announcing. */
   learn(g: Handshake): boolean {
     const p = this.profile;
-    if (p.serverVersion === g.serverVersion && p.capabilities === g.capabilities && p.charset === g.charset) {
+    if (
+      p.serverVersion === g.serverVersion &&
+      p.capabilities === g.capabilities &&
+      p.mariadbCapabilities === g.mariadbCapabilities &&
+      p.charset === g.charset
+    ) {
       return false;
     }
     this.profile = {
       serverVersion: g.serverVersion,
       capabilities: g.capabilities,
+      mariadbCapabilities: g.mariadbCapabilities,
       charset: g.charset,
       status: g.status & Status.AUTOCOMMIT,
       learnedAt: new Date().toISOString(),
     };
     if (this.path !== null) {
       try {
-        mkdirSync(dirname(this.path), { recursive: true });
-        writeFileSync(`${this.path}.tmp`, JSON.stringify(this.profile, null, 2));
+        mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+        // Like every file in the state directory: 0600 (the new file replaces the old one, mode and all).
+        writeFileSync(`${this.path}.tmp`, JSON.stringify(this.profile, null, 2), { mode: 0o600 });
+        chmodSync(`${this.path}.tmp`, 0o600);
         renameSync(`${this.path}.tmp`, this.path);
       } catch {
         // Persisting is an optimisation for the next start; failing it changes nothing now.

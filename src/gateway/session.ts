@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Admission } from '../guard/guard.ts';
 import { type ClientTls, mysqlDn } from '../guard/rules.ts';
-import { Cap, FRAMING_CAPS, RELAYABLE_CAPS } from '../protocol/constants.ts';
+import { Cap, FRAMING_CAPS, RELAYABLE_CAPS, RELAYABLE_MARIADB_CAPS } from '../protocol/constants.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { readChangeUser, writeChangeUser } from '../protocol/packets/change-user.ts';
@@ -173,9 +173,12 @@ export class Session {
     const greetingNonce = scrambleNonce();
     const profile = ctx.profile.current;
     const tlsOffered = ctx.serverTls !== null;
+    // MariaDB's extended capabilities are offered as the backend offers them (CLIENT_MYSQL clear,
+    // the int<4> in the filler); otherwise CLIENT_MYSQL stays set: "plain MySQL protocol".
+    const extended = extendedCaps(profile.capabilities, profile.mariadbCapabilities);
     let caps =
       ((profile.capabilities & RELAYABLE_CAPS) |
-        Cap.LONG_PASSWORD |
+        (extended === 0 ? Cap.LONG_PASSWORD : 0) |
         Cap.PROTOCOL_41 |
         Cap.SECURE_CONNECTION |
         Cap.PLUGIN_AUTH) >>>
@@ -189,7 +192,7 @@ export class Session {
         connectionId: this.id,
         nonce: greetingNonce,
         capabilities: caps >>> 0,
-        mariadbCapabilities: 0,
+        mariadbCapabilities: extended,
         charset: profile.charset,
         status: profile.status,
         authPlugin: 'mysql_native_password',
@@ -278,8 +281,12 @@ export class Session {
     const greeting = link.greeting;
     if (ctx.profile.learn(greeting))
       ctx.log.info({ serverVersion: greeting.serverVersion }, 'learned backend greeting');
+    const backendExtended =
+      extendedCaps(hr.capabilities, hr.mariadbCapabilities) &
+      extendedCaps(greeting.capabilities, greeting.mariadbCapabilities);
     const missing = (hr.capabilities & FRAMING_CAPS & ~greeting.capabilities) >>> 0;
-    if (missing !== 0) {
+    const missingExtended = extendedCaps(hr.capabilities, hr.mariadbCapabilities) & ~backendExtended;
+    if (missing !== 0 || missingExtended !== 0) {
       link.channel.socket.destroy();
       throw new LoginFailure(
         'handshake-error',
@@ -297,6 +304,8 @@ export class Session {
     // whose default plugin differs from the account's (a second switch hangs some connectors).
     this.state = 'auth';
     this.capabilities = backendCapabilities(hr, greeting.capabilities, link.tls, ctx.config.localInfile);
+    // CLIENT_MYSQL clear is what tells a MariaDB server to read the extended capabilities.
+    if (backendExtended !== 0) this.capabilities = (this.capabilities & ~Cap.LONG_PASSWORD) >>> 0;
     const attrs: Array<[string, string]> = [
       ...hr.attributes,
       ['moat_client_address', `${this.origin.address}:${this.origin.port}`],
@@ -306,7 +315,7 @@ export class Session {
         {
           ...hr,
           capabilities: this.capabilities,
-          mariadbCapabilities: 0,
+          mariadbCapabilities: backendExtended,
           authResponse: Buffer.alloc(0),
           authPlugin: REAUTH_PLUGIN,
           attributes: attrs,
@@ -688,6 +697,11 @@ export class Session {
     if (wasCommand) this.ctx.log.debug({ session: this.id, reason, err: error?.message }, 'session closed');
     this.onClosed(this);
   }
+}
+
+/** The MariaDB extended capabilities moat relays, of a greeting's or a HandshakeResponse's. */
+function extendedCaps(capabilities: number, mariadbCapabilities: number): number {
+  return capabilities & Cap.LONG_PASSWORD ? 0 : mariadbCapabilities & RELAYABLE_MARIADB_CAPS;
 }
 
 /** Capabilities moat sends the backend for this client. */

@@ -36,11 +36,34 @@ export const Cap = {
 /**
  * What moat can relay while following every command's response. Left out on purpose:
  * COMPRESS / ZSTD (moat would have to inflate to see packet boundaries), QUERY_ATTRIBUTES and
- * OPTIONAL_RESULTSET_METADATA (MySQL 8 only, change COM_QUERY and result-set framing), and all
- * of MariaDB's extended capabilities (progress reports, bulk, metadata cache): moat's greeting
- * keeps the LONG_PASSWORD bit set, which tells MariaDB clients "plain MySQL protocol", so they
- * never ask for them. SSL and LOCAL_FILES are decided per listener / by config.
+ * OPTIONAL_RESULTSET_METADATA (MySQL 8 only, change COM_QUERY and result-set framing). MariaDB's
+ * extended capabilities are in RELAYABLE_MARIADB_CAPS. SSL and LOCAL_FILES are decided per
+ * listener / by config.
  */
+/**
+ * MariaDB's extended capabilities: the int<4> in the greeting's and the HandshakeResponse's filler,
+ * meaningful when CLIENT_MYSQL (LONG_PASSWORD, bit 0) is clear on both sides (MariaDB's
+ * "Connection" page; the bits are 1 << 32 … of MariaDB's 64-bit flags).
+ */
+export const MariaCap = {
+  PROGRESS: 1 << 0,
+  COM_MULTI: 1 << 1,
+  STMT_BULK_OPERATIONS: 1 << 2,
+  EXTENDED_METADATA: 1 << 3,
+  CACHE_METADATA: 1 << 4,
+  BULK_UNIT_RESULTS: 1 << 5,
+} as const;
+
+/**
+ * Extended capabilities moat relays. EXTENDED_METADATA only adds a length-encoded type-info field
+ * to each column definition (JSON, UUID, INET4/6, geometry subtypes), which moat counts and never
+ * parses. Not relayed: PROGRESS (reports arrive as 0xFF packets in the middle of a result, which
+ * the follower would take for the statement's ERR), CACHE_METADATA (result sets without column
+ * definitions, by a cache the follower does not keep), STMT_BULK_OPERATIONS and BULK_UNIT_RESULTS
+ * (COM_STMT_BULK_EXECUTE, whose answer the follower does not know), COM_MULTI (obsolete).
+ */
+export const RELAYABLE_MARIADB_CAPS = MariaCap.EXTENDED_METADATA;
+
 export const RELAYABLE_CAPS =
   (Cap.LONG_PASSWORD |
     Cap.FOUND_ROWS |
