@@ -4,7 +4,7 @@
 // not from text the user name put into the message; and every audit file is 0600, including
 // those found in a pre-created state directory with looser modes.
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AuditLog } from '../../src/audit/audit-log.ts';
