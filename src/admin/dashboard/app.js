@@ -123,8 +123,12 @@ async function refresh() {
   state.inFlight = true;
   const generation = state.generation;
   try {
+    // A token not yet accepted is tried with one request: moat's admin guard counts every rejected
+    // request as a failed login (delays, then a block), and seven at once for one typo would be
+    // seven failures.
+    const first = state.signedIn ? null : await api('api/status');
     const [status, hosts, blocked, failed, sessions, outcomes, posture] = await Promise.all([
-      api('api/status'),
+      first ?? api('api/status'),
       api('api/hosts'),
       api('api/blocked'),
       api('api/failed-logins'),
