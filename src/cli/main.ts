@@ -6,7 +6,7 @@ import { demo } from './demo.ts';
 import { FIREWALL_HELP, firewall } from './firewall.ts';
 import { hashPassword } from './hash-password.ts';
 import { OPS_COMMANDS, OPS_HELP, OpsError, ops } from './ops.ts';
-import { START_HELP, start } from './start.ts';
+import { START_HELP, StartError, start } from './start.ts';
 import { hashToken, newToken } from './token.ts';
 
 const HELP = `Usage: moat <command> [options]
@@ -62,11 +62,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
+    if (e instanceof StartError) {
+      // One line, then exit at once: a half-started gateway may hold timers or sockets open.
+      process.stderr.write(`moat: ${e.message}\n`);
+      if (e.debug) process.stderr.write(`${(e.cause as Error | undefined)?.stack ?? ''}\n`);
+      process.exit(1);
+    }
     if (e instanceof OpsError) {
       process.stderr.write(`moat: ${e.message}\n`);
       process.exitCode = 1;
@@ -80,7 +87,10 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`moat: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    // Not a known failure: the message, and the stack for a bug report only when asked for.
+    const debug = argv.includes('--debug') || process.env.MOAT_DEBUG === '1';
+    const text = e instanceof Error ? (debug ? (e.stack ?? e.message) : e.message) : String(e);
+    process.stderr.write(`moat: ${text}\n`);
     process.exitCode = 1;
   },
 );

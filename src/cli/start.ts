@@ -1,9 +1,11 @@
 // `moat start`: flags and config file → validated Config → running gateway.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, mergeConfig, readConfigFile, validateConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { errnoText, prepareStateDir } from '../state/state-dir.ts';
 
 export const START_HELP = `Usage: moat start [options]
 
@@ -29,6 +31,7 @@ Options override the same keys of the config file.
   --connect-timeout MS      whole-login timeout (config: limits.handshakeTimeoutMs; 10000)
   --state-dir DIR           where moat keeps state and generated certificates (config: stateDir)
   --log-level LEVEL         trace|debug|info|warn|error (config: log.level; debug logs every command)
+  --debug                   print the stack trace of a start-up failure (so does log.level debug)
   -h, --help                this help
 `;
 
@@ -52,6 +55,7 @@ export function configFromArgs(argv: string[]): Config {
       'connect-timeout': { type: 'string' },
       'state-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      debug: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -128,12 +132,61 @@ function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Why `moat start` could not start, in one line for stderr; the original error is the cause, and
+ * main.ts prints its stack only when `debug` (--debug, or log.level debug or trace).
+ */
+export class StartError extends Error {
+  readonly code = 'MOAT_START_FAILED';
+  readonly debug: boolean;
+  constructor(message: string, cause: unknown, debug: boolean) {
+    super(message, { cause });
+    this.debug = debug;
+  }
+}
+
+/** One line naming what failed: the listener and the reason, the file and the reason. */
+export function describeStartFailure(e: unknown, stateDir: string): string {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (!(e instanceof Error)) return String(e);
+  if (err.syscall === 'listen' || err.syscall === 'bind') {
+    const tcp = err.port !== undefined && err.port >= 0;
+    const where = tcp ? `${err.address}:${err.port}` : `unix:${err.address}`;
+    const hint =
+      err.code === 'EADDRINUSE'
+        ? ' — another process (another moat?) is listening there'
+        : err.code === 'EACCES' && tcp
+          ? ' — ports below 1024 need root or CAP_NET_BIND_SERVICE'
+          : err.code === 'EADDRNOTAVAIL'
+            ? ' — no interface of this host has that address'
+            : '';
+    return `cannot listen on ${where}: ${errnoText(e).replace(` ${err.address}${tcp ? `:${err.port}` : ''} (`, ' (')}${hint}`;
+  }
+  // node:sqlite's errors do not name the file; at start only the guard's store opens one.
+  if (err.code === 'ERR_SQLITE_ERROR') return `${join(stateDir, 'guard.sqlite')}: ${e.message}`;
+  if (err.syscall !== undefined && err.path !== undefined) {
+    return `cannot ${err.syscall} ${err.path}: ${errnoText(e)}`;
+  }
+  return e.message.split('\n')[0] ?? e.message;
+}
+
 export async function start(argv: string[]): Promise<void> {
   const config = configFromArgs(argv);
+  const debug = argv.includes('--debug') || config.log.level === 'debug' || config.log.level === 'trace';
   const log = pino({ level: config.log.level, base: { pid: process.pid } });
-  // RELOAD CONFIG and SIGHUP read the same file and flags again.
-  const gateway = new Gateway(config, log, { loadConfig: () => configFromArgs(argv) });
-  await gateway.start();
+  let gateway: Gateway;
+  try {
+    const dir = await prepareStateDir(config.stateDir);
+    for (const w of dir.warnings) log.warn({ stateDir: config.stateDir }, w);
+    if (dir.tightened.length > 0)
+      log.info({ stateDir: config.stateDir, files: dir.tightened }, 'state files made private (mode 0600)');
+    // RELOAD CONFIG and SIGHUP read the same file and flags again.
+    gateway = new Gateway(config, log, { loadConfig: () => configFromArgs(argv) });
+    await gateway.start();
+  } catch (e) {
+    log.flush();
+    throw new StartError(describeStartFailure(e, config.stateDir), e, debug);
+  }
   let signals = 0;
   const shutdown = (signal: string) => {
     signals++;

@@ -3,11 +3,12 @@
 // ECDSA because a TLS handshake with it costs a fraction of RSA-2048's, which bounds connection rate.
 
 import { webcrypto, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { ProtocolError } from '../protocol/errors.ts';
+import { errnoText } from '../state/state-dir.ts';
 import type { PacketChannel } from './channel.ts';
 
 /**
@@ -75,31 +76,62 @@ export async function loadServerTls(o: ServerTlsOptions): Promise<ServerTls> {
     if (!existsSync(certPath) || !existsSync(keyPath)) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const pair = await generateSelfSigned('moat_Auto_Generated_Server_Certificate');
-      writeFileSync(keyPath, pair.key, { mode: 0o600 });
-      writeFileSync(certPath, pair.cert, { mode: 0o644 });
+      // 0600 both, whatever the umask: nothing in the state directory is for other users.
+      for (const [path, pem] of [
+        [keyPath, pair.key],
+        [certPath, pair.cert],
+      ] as const) {
+        writeFileSync(path, pem, { mode: 0o600 });
+        chmodSync(path, 0o600);
+      }
       generated = true;
     }
   }
-  const context = createSecureContext({
-    cert: readFileSync(certPath),
-    key: readFileSync(keyPath),
-    ca: o.ca === undefined ? undefined : readFileSync(o.ca),
-    minVersion: o.minVersion,
-    ciphers: o.ciphers ?? TLS_CIPHERS,
-    // The server's order, not the client's: an old client listing a weaker suite first still gets
-    // the strongest one both sides have.
-    honorCipherOrder: true,
-    // One session cache per process: resumed handshakes skip the expensive key exchange.
-    sessionIdContext: 'moat',
-  });
+  const cert = readTlsFile('tls.cert', certPath);
+  const key = readTlsFile('tls.key', keyPath);
+  const ca = o.ca === undefined ? undefined : readTlsFile('tls.ca', o.ca);
+  let context: SecureContext;
+  try {
+    context = createSecureContext({
+      cert,
+      key,
+      ca,
+      minVersion: o.minVersion,
+      ciphers: o.ciphers ?? TLS_CIPHERS,
+      // The server's order, not the client's: an old client listing a weaker suite first still gets
+      // the strongest one both sides have.
+      honorCipherOrder: true,
+      // One session cache per process: resumed handshakes skip the expensive key exchange.
+      sessionIdContext: 'moat',
+    });
+  } catch (e) {
+    // OpenSSL's words ("PEM routines::no start line", "key values mismatch"), with the files named.
+    const used = [`certificate ${certPath}`, `key ${keyPath}`];
+    if (o.ca !== undefined) used.push(`CA ${o.ca}`);
+    if (o.ciphers !== undefined) used.push(`tls.ciphers '${o.ciphers}'`);
+    const why = (e as Error).message.replace(/^error:[0-9A-F]+:/, '');
+    throw new TlsFilesError(`client TLS: cannot use ${used.join(' with ')}: ${why}`);
+  }
   const caCerts =
-    o.ca === undefined
+    ca === undefined
       ? []
       : (
-          readFileSync(o.ca, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ??
-          []
+          ca.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []
         ).map((pem) => new X509Certificate(pem));
   return { context, requestCert: o.ca !== undefined, certPath, generated, caCerts };
+}
+
+function readTlsFile(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new TlsFilesError(`${key}: cannot read ${path}: ${errnoText(e)}`);
+  }
+}
+
+/** A configured certificate, key or CA file that cannot be read or used. */
+export class TlsFilesError extends Error {
+  readonly code = 'MOAT_TLS_FILES';
 }
 
 /** A self-signed ECDSA P-256 certificate, valid ten years (MySQL's auto-generated ones are too). */

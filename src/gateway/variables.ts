@@ -1,6 +1,6 @@
 // SHOW VARIABLES as MySQL names them, from moat's configuration and the guard's live settings; and
 // the SET GLOBAL values that survive restarts (stateDir/variables.json, applied at start).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Guard } from '../guard/guard.ts';
@@ -51,5 +51,7 @@ export class SavedVariables {
     const saved = this.load();
     saved[name] = value;
     writeFileSync(this.path, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+    // The mode above applies only when the file is created, and through the umask.
+    chmodSync(this.path, 0o600);
   }
 }

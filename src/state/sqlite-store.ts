@@ -2,6 +2,7 @@
 // counters and failed-login counts survive a restart and a kill -9. WAL journal with
 // synchronous=NORMAL: a committed batch survives a process crash; a power cut may lose the last
 // batch, never corrupt the file.
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Block, BlockReason } from '../guard/blocker.ts';
 import { FAILURE_CLASSES } from '../guard/failure.ts';
@@ -20,6 +21,12 @@ export class SqliteStore implements GuardStore {
   private readonly delFailed: StatementSync;
 
   constructor(path: string) {
+    if (path !== ':memory:') {
+      // The file holds user names and addresses: 0600 whatever the umask, and SQLite gives its
+      // -wal and -shm files the mode of the database file.
+      closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
     this.db = new DatabaseSync(path);
     this.db.exec(`
       PRAGMA journal_mode = WAL;
