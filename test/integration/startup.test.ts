@@ -3,6 +3,7 @@
 // debug); a state directory on /proc fails at once instead of hanging; and every file moat keeps in
 // its state directory is private (0600), whatever was there before and whatever the umask.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import { testBackend } from '../harness/env.ts';
-import { runMoat, startMoatProcess } from '../harness/spawn-moat.ts';
+import { MAIN, NODE, runMoat, startMoatProcess } from '../harness/spawn-moat.ts';
 
 const backend = testBackend();
 const BACKEND = `${backend.host}:${backend.port}`;
@@ -148,6 +149,39 @@ describe('stateDir on a kernel file system', () => {
     // A start that fails takes well under a second here; a loaded machine may stretch it.
     assert.ok(Date.now() - began < 5000, `took ${Date.now() - began} ms`);
   });
+});
+
+// As root every directory is writable: the moat process runs as nobody then.
+describe('a stateDir moat may not write to', { concurrency: true }, () => {
+  const asRoot = process.getuid?.() === 0;
+  const locked = fresh('locked');
+  chmodSync(tmp, 0o755); // mkdtemp's 0700 would stop nobody one level up
+  mkdirSync(locked);
+  chmodSync(locked, 0o555);
+  const cases = [
+    {
+      name: 'to be created in it',
+      dir: join(locked, 'state'),
+      expect: /cannot create \S+: permission denied \(EACCES\)/,
+    },
+    { name: 'as it is', dir: locked, expect: /cannot write there: permission denied \(EACCES\)/ },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const args = ['start', '--listen', '127.0.0.1:0', '--backend', BACKEND, '--state-dir', c.dir];
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = execFile(
+          NODE,
+          [MAIN, ...args],
+          { cwd: tmpdir(), timeout: 15_000, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) },
+          (_e, _out, stderr) => resolve({ code: child.exitCode, stderr }),
+        );
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^moat: stateDir ${c.dir}: ${c.expect.source}`));
+      assert.doesNotMatch(r.stderr, STACK);
+    });
+  }
 });
 
 /** Every regular file under dir, with its permission bits. */
