@@ -40,9 +40,9 @@ export function moatFindings(ctx: CheckContext, facts: ServerFacts): Finding[] {
   }
 
   const http = formatEndpoint(c.admin.http.listen);
-  if (c.admin.http.tokenSha256 === undefined || !exposed(c.admin.http.listen)) {
-    const seen =
-      c.admin.http.tokenSha256 === undefined ? 'off (no admin.http.tokenSha256)' : `${http} (this host only)`;
+  const httpOn = c.admin.http.tokenSha256 !== undefined || c.admin.http.tokens.length > 0;
+  if (!httpOn || !exposed(c.admin.http.listen)) {
+    const seen = !httpOn ? 'off (no admin.http.tokenSha256)' : `${http} (this host only)`;
     out.push(passed({ id: 'moat.http-listener', area, subject: 'admin.http.listen', seen }));
   } else {
     out.push({
