@@ -11,6 +11,7 @@ import { connectSql, type SqlClient, SqlError } from './client.ts';
 import { backendPath, type CheckContext, hostAddresses, moatHostOf } from './context.ts';
 import { PrivilegeError, readFacts, type ServerFacts } from './facts.ts';
 import { type Finding, sortFindings } from './finding.ts';
+import { identityFindings } from './identity.ts';
 import { moatFindings } from './moat.ts';
 import { serverFindings } from './server.ts';
 
@@ -101,6 +102,7 @@ export async function runPostureCheck(config: Config, opts: CheckOptions): Promi
   return sortFindings([
     ...bypassFindings(facts, ctx, probes),
     ...accountFindings(facts, ctx),
+    ...identityFindings(facts, ctx),
     ...serverFindings(facts, ctx),
     ...moatFindings(ctx, facts),
   ]);

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
+import { validateConfig } from '../../src/config/load.ts';
 import { healthCheck } from '../../src/gateway/health.ts';
+import { runPostureCheck } from '../../src/posture/check.ts';
 import { connectSql } from '../../src/posture/client.ts';
 import { type MariaDB, startMariaDB } from '../harness/mariadb.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
@@ -216,5 +218,62 @@ describe("a TCP backend on moat's host, proxyProtocol off: accounts limited to m
     const [rows] = await local.query('SELECT CURRENT_USER() AS cu');
     await local.end();
     assert.equal((rows as Array<{ cu: string }>)[0]?.cu, 'lo@127.0.0.1');
+  });
+});
+
+describe('moat check names the accounts a login through moat would reach as moat', () => {
+  const ROOT_NATIVE =
+    "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('root-pw')";
+  const check = (backend: Record<string, unknown>) =>
+    runPostureCheck(validateConfig({ backend }), {
+      ...server.users.root,
+      // The check logs in as root over the socket; the findings are about backend.address.
+      endpoint: { kind: 'unix', path: server.socket },
+      localAddresses: [],
+    });
+
+  test("peer_credential_finding: root's default chain over the unix socket fails, with its fix", async () => {
+    await server.query(`${ROOT_NATIVE} OR unix_socket`);
+    try {
+      const found = await check({ address: `unix:${server.socket}` });
+      const peer = found.find((f) => f.id === 'account.peer-credential' && f.severity === 'fail');
+      assert.equal(peer?.subject, "'root'@'localhost'");
+      assert.equal(
+        peer?.fix,
+        "ALTER USER 'root'@'localhost' IDENTIFIED VIA ed25519 USING PASSWORD('<new password>');",
+      );
+    } finally {
+      await server.query(ROOT_NATIVE);
+    }
+    const fixed = await check({ address: `unix:${server.socket}` });
+    assert.equal(fixed.find((f) => f.id === 'account.peer-credential')?.severity, 'pass');
+  });
+
+  test('moat_local_finding: fails per account with localAccounts allow, passes naming them with refuse', async () => {
+    const open = await check({ address: `unix:${server.socket}`, localAccounts: 'allow' });
+    const subjects = open
+      .filter((f) => f.id === 'account.moat-local' && f.severity === 'fail')
+      .map((f) => f.subject)
+      .sort();
+    assert.deepEqual(subjects, ["'lo'@'localhost'", "'root'@'localhost'"]);
+    assert.equal(open.find((f) => f.subject === "'lo'@'localhost'")?.fix, 'backend.localAccounts: refuse');
+    const refused = await check({ address: `unix:${server.socket}` });
+    const local = refused.filter((f) => f.id === 'account.moat-local');
+    assert.equal(local.length, 1);
+    assert.equal(local[0]?.severity, 'pass');
+    assert.match(local[0]?.seen ?? '', /'lo'@'localhost'/);
+    // Over loopback TCP the server sees moat as 127.0.0.1: 'lo'@'127.0.0.1' and the netmask account.
+    const tcp = await check({ address: `127.0.0.1:${server.port}`, localAccounts: 'allow' });
+    const overTcp = tcp
+      .filter((f) => f.id === 'account.moat-local' && f.severity === 'fail')
+      .map((f) => f.subject);
+    assert.deepEqual(overTcp.sort(), ["'lo'@'127.0.0.1'", "'net'@'127.0.0.0/255.255.255.0'"]);
+    // With the PROXY protocol the server sees the client: nothing to name.
+    const proxied = await check({
+      address: `127.0.0.1:${server.port}`,
+      proxyProtocol: 'v2',
+      localAccounts: 'allow',
+    });
+    assert.equal(proxied.find((f) => f.id === 'account.moat-local')?.severity, 'pass');
   });
 });
