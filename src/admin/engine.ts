@@ -11,8 +11,10 @@
 // anywhere), PRAGMA, VACUUM INTO, transactions (a BEGIN would hold the engine for everyone),
 // writes or load_extension, however the text is dressed.
 import { DatabaseSync, constants as SQLITE, type StatementSync } from 'node:sqlite';
+import type { ReloadReport } from '../gateway/reload.ts';
 import type { SessionInfo } from '../gateway/session.ts';
 import type { Guard } from '../guard/guard.ts';
+import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
 import { POSTURE_OFF, type PostureResult } from '../posture/runner.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
@@ -41,7 +43,7 @@ export interface AdminRuntime {
   /** The most recent statements that failed (newest last), bounded. */
   sqlErrors(): SqlErrorRow[];
   /** Re-reads the configuration; returns the settings that only a restart applies. Throws AdminError. */
-  reload(): string[];
+  reload(): ReloadReport;
   /** The fleet's state on Redis (state.store: redis). Rejects with FleetUnavailableError; undefined without a fleet. */
   fleetView?(): Promise<FleetView>;
   /** The last posture check; null when no check account is configured. */
@@ -287,18 +289,21 @@ export class AdminEngine {
     [
       /^RELOAD\s+CONFIG(?:URATION)?$/i,
       () => {
-        const restart = this.rt.reload();
-        return {
-          kind: 'ok',
-          affectedRows: 0,
-          info: restart.length === 0 ? 'reloaded' : `reloaded; needs a restart: ${restart.join(', ')}`,
-        };
+        const r = this.rt.reload();
+        const parts = ['reloaded'];
+        if (r.applied.length > 0) parts.push(`applied: ${r.applied.join(', ')}`);
+        if (r.needsRestart.length > 0) parts.push(`needs a restart: ${r.needsRestart.join(', ')}`);
+        return { kind: 'ok', affectedRows: 0, info: parts.join('; ') };
       },
       'RELOAD',
     ],
     [
-      /^UNBLOCK\s+HOST\s+'([^']+)'$/i,
-      (m) => ({ kind: 'ok', affectedRows: this.rt.guard.unblock(m[1]!) === null ? 0 : 1 }),
+      /^UNBLOCK\s+HOST\s+'([^']*)'$/i,
+      (m) => {
+        const a = parseClientAddress(m[1]!);
+        if (a instanceof InvalidAddressError) throw badHost('UNBLOCK HOST', a);
+        return { kind: 'ok', affectedRows: this.rt.guard.unblock(a) === null ? 0 : 1 };
+      },
       'SUPER',
     ],
     [

@@ -277,7 +277,7 @@ export class AdminServer {
         this.onStatement(auditWho, sql, 0);
         if (r.kind === 'ok') {
           if (r.db !== undefined) db = r.db;
-          reply(writeOk({ affectedRows: r.affectedRows, status: Status.AUTOCOMMIT }, 1));
+          reply(writeOk({ affectedRows: r.affectedRows, status: Status.AUTOCOMMIT, info: r.info }, 1));
         } else reply(writeResultSet(r.columns, r.rows, who.caps, 1, Status.AUTOCOMMIT));
       } catch (e) {
         this.onStatement(auditWho, sql, e instanceof AdminError ? e.error.code : 1105);

@@ -34,11 +34,12 @@ import { RedisFleet } from '../state/redis/fleet.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
 import type { GatewayContext, LoginRecord } from './context.ts';
-import { FIRST_SESSION_ID } from './follow/kill.ts';
 import type { CommandEvent } from './events.ts';
+import { FIRST_SESSION_ID } from './follow/kill.ts';
 import { type HealthResult, healthCheck } from './health.ts';
 import { type Accepted, Listener } from './listener.ts';
 import { ProfileStore } from './profile.ts';
+import { planReload, type ReloadReport } from './reload.ts';
 import { Session } from './session.ts';
 import { statusRows } from './status.ts';
 import { loadServerTls, type ServerTls } from './tls.ts';
@@ -106,7 +107,10 @@ export class Gateway {
   private auditTimer: NodeJS.Timeout | null = null;
 
   /** Attack detection over the command stream (null when detect.enabled is false). */
-  readonly detector: Detector | null;
+  /** log.level is debug: one line per command (kept as a field so that a reload can change it). */
+  private debugCommands = false;
+  /** Replaced by a reload that changes `detect`. */
+  detector: Detector | null;
 
   /** Acts on a finding: an Alert record and log line always; kill and block when the rule says. */
   private onFinding(f: Finding): void {
@@ -158,15 +162,17 @@ export class Gateway {
   }
 
   /**
-   * Applies the configuration again without dropping a session: the guard's rules, limits and
-   * settings, TCP-wrappers files, per-listener rules, then the persisted SET GLOBAL values.
-   * Returns the changed settings that only a restart applies.
+   * Applies the configuration again without dropping a session, key by key as RELOAD_EFFECT says
+   * (reload.ts): the guard's rules, limits and settings, TCP-wrappers files, per-listener rules,
+   * the persisted SET GLOBAL values, limits, detection, LOCAL INFILE, the log level. Every other
+   * changed key is reported as needing a restart, to the admin client and in the log.
    */
-  reload(announce = true): string[] {
+  reload(announce = true): ReloadReport {
     const load = this.hooks.loadConfig;
     if (load === undefined) throw new Error('this moat has no configuration source to reload from');
     const next = load();
-    const restart = this.guard.reconfigure(next.guard);
+    const report = planReload(this.config, next);
+    report.needsRestart.push(...this.guard.reconfigure(next.guard));
     this.config.guard = next.guard;
     this.loadTcpWrappers();
     for (const l of this.listeners) {
@@ -175,22 +181,23 @@ export class Gateway {
         this.guard.setListenerAccess(l.name, new AccessPolicy(lc.access.default, lc.access.rules));
     }
     this.loadVariables();
-    for (const key of [
-      'listeners',
-      'backend',
-      'tls',
-      'admin',
-      'limits',
-      'stateDir',
-      'state',
-      'firewall',
-    ] as const) {
-      if (JSON.stringify(next[key]) !== JSON.stringify(this.config[key])) restart.push(key);
+    // Sessions read these through the shared context (ctx.config is this.config) at each login.
+    this.config.limits = next.limits;
+    this.config.localInfile = next.localInfile;
+    this.config.shutdownTimeoutMs = next.shutdownTimeoutMs;
+    if (report.applied.includes('detect')) {
+      this.config.detect = next.detect;
+      this.detector = next.detect.enabled ? new Detector(next.detect) : null;
     }
-    this.log.warn({ needsRestart: restart }, 'configuration reloaded');
+    if (report.applied.includes('log')) {
+      this.config.log = next.log;
+      this.log.level = next.log.level;
+      this.debugCommands = this.log.isLevelEnabled('debug');
+    }
+    this.log.warn({ applied: report.applied, needsRestart: report.needsRestart }, 'configuration reloaded');
     // Rules reach the whole fleet: every instance re-reads its own configuration.
     if (announce) this.fleet?.announceReload();
-    return restart;
+    return report;
   }
 
   async start(): Promise<void> {
@@ -212,8 +219,8 @@ export class Gateway {
       proxyProtocol: c.backend.proxyProtocol,
     };
     const log = this.log;
-    const debug = log.isLevelEnabled('debug');
     const metrics = this.metrics;
+    this.debugCommands = log.isLevelEnabled('debug');
     this.ctx = {
       config: c,
       log,
@@ -233,7 +240,7 @@ export class Gateway {
           this.audit.record(fromCommand(e, c.audit.instance));
         }
         if (e.status === 'ERR') this.noteSqlError(e);
-        if (debug) log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
+        if (this.debugCommands) log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
         this.hooks.onCommand?.(e);
       },
       onLogin: (r) => {

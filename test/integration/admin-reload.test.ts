@@ -78,3 +78,59 @@ test('RELOAD CONFIG and SIGHUP apply a changed file to new connections only', as
     await moat.exited;
   }
 });
+
+test('RELOAD CONFIG says, key by key, what it applied and what needs a restart', async () => {
+  const file = join(dir, 'keys.yaml');
+  const head = configHead(backend, join(dir, 'state-keys'), { admin: true });
+  const write = (threshold: number, level: string, sinkFile: string) =>
+    writeFileSync(
+      file,
+      `${head}log:
+  level: ${level}
+detect:
+  rules:
+    sql-errors: { sessionThreshold: ${threshold}, actions: [alert, kill] }
+audit:
+  sinks:
+    - { type: json, path: ${sinkFile} }
+`,
+    );
+  write(100, 'info', 'a.log');
+  const moat = await startMoatProcess(['--config', file]);
+  try {
+    const adminLine = await moat.waitForLog((l) => l.msg === 'admin port listening');
+    const adminPort = Number(String(adminLine.admin).split(':')[1]);
+    const admin = async (sql: string) =>
+      (await run('mariadb', ['-h127.0.0.1', `-P${adminPort}`, '-udba', '-pdba-pw', '-vvv', '-e', sql]))
+        .stdout;
+    const { user, password } = backend.users.app;
+    // Errors until the session is killed (or `max` of them): how many it took.
+    const errorsToKill = async (max: number) => {
+      const c = await mysqlFrom({ host: '127.0.0.1', port: moat.port }, '127.0.5.9', { user, password });
+      c.on('error', () => {});
+      for (let i = 0; i < max; i++) {
+        const r = await c.query(`SELECT nope_${i}`).catch((e: Error) => e);
+        if (
+          r instanceof Error &&
+          /closed|lost|PROTOCOL_CONNECTION_LOST/i.test(`${r.message} ${(r as { code?: string }).code}`)
+        )
+          return i;
+      }
+      c.destroy();
+      return max;
+    };
+    assert.equal(await errorsToKill(4), 4, 'threshold 100: four errors kill nothing');
+
+    write(2, 'debug', 'b.log');
+    const out = await admin('RELOAD CONFIG');
+    assert.match(out, /applied: detect, log; needs a restart: audit\.sinks/);
+    const line = await moat.waitForLog((l) => l.msg === 'configuration reloaded');
+    assert.deepEqual(line.applied, ['detect', 'log']);
+    assert.deepEqual(line.needsRestart, ['audit.sinks']);
+    assert.ok((await errorsToKill(4)) <= 2, 'the new detection threshold is in force');
+    await moat.waitForLog((l) => l.msg === 'command', 5000);
+  } finally {
+    moat.child.kill('SIGTERM');
+    await moat.exited;
+  }
+});

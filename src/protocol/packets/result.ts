@@ -55,12 +55,18 @@ export function writeErr(err: ServerError, seq: number): Buffer {
     .packet(seq);
 }
 
-export function writeOk(ok: Partial<OkPacket>, seq: number): Buffer {
-  return new PacketWriter(16)
+/**
+ * `info` is the human-readable status text (what mysql_info() returns and the mysql client prints):
+ * a string<lenenc> after the warnings, as MariaDB's server writes it whatever the capabilities and
+ * as libmariadb reads it (a raw string<EOF> is "Received malformed packet" to the mariadb client).
+ */
+export function writeOk(ok: Partial<OkPacket> & { info?: string }, seq: number): Buffer {
+  const w = new PacketWriter(16)
     .u8(Header.OK)
     .lenenc(ok.affectedRows ?? 0)
     .lenenc(ok.lastInsertId ?? 0)
     .u16(ok.status ?? 0)
-    .u16(ok.warnings ?? 0)
-    .packet(seq);
+    .u16(ok.warnings ?? 0);
+  if (ok.info !== undefined && ok.info !== '') w.lenencBytes(ok.info);
+  return w.packet(seq);
 }
