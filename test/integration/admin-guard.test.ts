@@ -425,3 +425,26 @@ test('requireTls: a plain admin login from off this host gets 3159, over TLS it 
     await remote.stop();
   }
 });
+
+test('admin.guard.blockDatabasePort: an admin-port guesser is blocked on the database port too', async () => {
+  const strict = await startMoat(backend, {
+    admin: {
+      listen: '127.0.0.1:0',
+      users: [{ user: DBA.user, passwordHash: nativePasswordHash(DBA.password) }],
+      guard: { max_connect_errors: 1, blockDatabasePort: true },
+    },
+  });
+  try {
+    const a = strict.gateway.adminAddress;
+    assert.ok(a !== null && a.kind === 'tcp');
+    const from = '127.0.7.9';
+    assert.equal(await loginCodeFrom(a, from, { user: DBA.user, password: WRONG }), 1045);
+    assert.equal(await loginCodeFrom(a, from, { user: DBA.user, password: DBA.password }), 1129);
+    assert.equal(await loginCodeFrom(strict, from, app), 1129);
+    assert.equal(strict.gateway.guard.blocker.blocked(from, Date.now())?.by, 'moat:admin-guard');
+    // Another address is untouched on both.
+    assert.equal(await loginCodeFrom(strict, '127.0.7.10', app), 0);
+  } finally {
+    await strict.stop();
+  }
+});
