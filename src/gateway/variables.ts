@@ -4,6 +4,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Guard } from '../guard/guard.ts';
+import { TLS_CIPHERS } from './tls.ts';
 
 export function variableRows(
   c: Config,
@@ -12,6 +13,7 @@ export function variableRows(
   serverVersion: string,
 ): Array<[string, string | number]> {
   const g = guard.settings;
+  const suites = (c.tls.ciphers ?? TLS_CIPHERS).split(':');
   return [
     ['connect_timeout', Math.ceil(c.limits.handshakeTimeoutMs / 1000)],
     ['connection_control_failed_connections_threshold', g.connection_control_failed_connections_threshold],
@@ -27,6 +29,9 @@ export function variableRows(
     ['port', port],
     ['require_secure_transport', c.tls.require ? 'ON' : 'OFF'],
     ['skip_name_resolve', g.resolve.enabled ? 'OFF' : 'ON'],
+    // MySQL's split: ssl_cipher for TLS 1.2 and below, tls_ciphersuites for TLS 1.3.
+    ['ssl_cipher', suites.filter((x) => !x.startsWith('TLS_')).join(':')],
+    ['tls_ciphersuites', suites.filter((x) => x.startsWith('TLS_')).join(':')],
     ['tls_version', c.tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2,TLSv1.3'],
     ['version', serverVersion],
     ['version_comment', 'moat security gateway'],

@@ -8,7 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import { nativePasswordHash } from '../../src/admin/password.ts';
+import { TLS_CIPHERS } from '../../src/gateway/tls.ts';
 import { testBackend } from '../harness/env.ts';
+import { startMoat as startInProcess } from '../harness/moat.ts';
 import { type MoatProcess, startMoatProcess } from '../harness/spawn-moat.ts';
 
 const backend = testBackend();
@@ -123,5 +127,34 @@ describe('client TLS offers only AEAD suites with forward secrecy', { concurrenc
       if (expect === null) assert.equal(h.ok, false, `handshake succeeded with ${h.cipher}\n${h.output}`);
       else assert.equal(h.cipher, expect, h.output);
     });
+  }
+});
+
+test("SHOW VARIABLES on the admin port names the suites, as MySQL's ssl_cipher and tls_ciphersuites", async () => {
+  const dba = { user: 'dba', password: 'Adm1n-pw' };
+  const moat = await startInProcess(backend, {
+    admin: {
+      listen: '127.0.0.1:0',
+      users: [{ user: dba.user, passwordHash: nativePasswordHash(dba.password) }],
+    },
+  });
+  try {
+    const a = moat.gateway.adminAddress;
+    assert.ok(a !== null && a.kind === 'tcp');
+    const conn = await mysql.createConnection({ ...dba, host: '127.0.0.1', port: a.port });
+    const [rows] = await conn.query("SHOW VARIABLES LIKE '%cipher%'");
+    await conn.end();
+    const v = Object.fromEntries(
+      (rows as Array<{ Variable_name: string; Value: string }>).map((r) => [r.Variable_name, r.Value]),
+    );
+    assert.deepEqual(v, {
+      ssl_cipher: TLS_CIPHERS.split(':')
+        .filter((s) => !s.startsWith('TLS_'))
+        .join(':'),
+      tls_ciphersuites: 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256',
+    });
+    assert.doesNotMatch(v.ssl_cipher ?? '', /CBC|-SHA(:|$)/);
+  } finally {
+    await moat.stop();
   }
 });
