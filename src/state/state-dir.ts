@@ -4,6 +4,7 @@
 // 0700. A directory on a kernel pseudo file system is refused up front: under /proc, Node's
 // recursive mkdir loops for ever (mkdir says ENOENT, the parent exists, it tries again), and
 // nothing written to /sys or /dev would be kept anyway.
+import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -110,7 +111,8 @@ function nearestExisting(path: string): { existing: string; missing: string[] } 
 
 /** Creates, writes, fsyncs and removes a file: what SQLite's WAL needs of the directory. */
 async function probe(path: string, dir: string): Promise<void> {
-  const file = join(path, `.moat-probe-${process.pid}`);
+  // A random name: moat is often PID 1 in a container, and a probe left by a crash must not collide.
+  const file = join(path, `.moat-probe-${randomBytes(6).toString('hex')}`);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -153,7 +155,9 @@ function tighten(root: string, rel: string, warnings: string[], depth = 0): stri
   for (const name of readdirSync(join(root, rel))) {
     const r = rel === '' ? name : `${rel}/${name}`;
     const p = join(root, r);
-    const st = lstatSync(p);
+    // Gone since readdir (another process's SQLite WAL, a probe): nothing to narrow.
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (st === undefined) continue;
     if (st.isDirectory() && depth < 3) out.push(...tighten(root, r, warnings, depth + 1));
     else if (st.isFile() && (st.mode & 0o177) !== 0) {
       try {
