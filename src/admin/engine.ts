@@ -78,6 +78,11 @@ export type AdminResult =
   | { kind: 'rows'; columns: Column[]; rows: Cell[][] }
   | { kind: 'ok'; affectedRows: number; info?: string; db?: string | null };
 
+/** BLOCK / UNBLOCK HOST of text that is no IP address: MySQL's 1210, naming the statement. */
+function badHost(statement: string, e: InvalidAddressError): AdminError {
+  return new AdminError(formatServerError('ER_WRONG_ARGUMENTS', `${statement}: ${e.message}`));
+}
+
 export class AdminError extends Error {
   readonly error: ServerError;
   constructor(error: ServerError) {
@@ -274,12 +279,13 @@ export class AdminEngine {
       'CONNECTION_ADMIN',
     ],
     [
-      /^BLOCK\s+HOST\s+'([^']+)'(?:\s+FOR\s+(\d+)\s*(SECOND|MINUTE|HOUR|DAY)S?)?$/i,
+      /^BLOCK\s+HOST\s+'([^']*)'(?:\s+FOR\s+(\d+)\s*(SECOND|MINUTE|HOUR|DAY)S?)?$/i,
       (m, caller) => {
         const ms = m[2] === undefined ? null : Number(m[2]) * UNIT_MS[m[3]!.toUpperCase()]!;
         try {
           this.rt.guard.block(m[1]!, `${caller.user}@${caller.host}`, ms);
         } catch (e) {
+          if (e instanceof InvalidAddressError) throw badHost('BLOCK HOST', e);
           throw new AdminError(formatServerError('ER_WRONG_VALUE_FOR_VAR', (e as Error).message));
         }
         return { kind: 'ok', affectedRows: 1 };

@@ -9,13 +9,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
 import { normalizeAddress } from '../gateway/address.ts';
 import { bindServer } from '../gateway/bind.ts';
+import { type ClientAddress, InvalidAddressError, parseClientAddress } from '../net/address.ts';
 import { POSTURE_OFF } from '../posture/runner.ts';
 import { FleetUnavailableError } from '../state/redis/fleet.ts';
 import type { AdminRuntime } from './engine.ts';
@@ -268,11 +268,13 @@ export class AdminHttp {
   }
 }
 
-function ipOf(body: Record<string, unknown>): string {
+/** The body's `ip` in canonical form (net/address.ts): '2001:DB8::1' is the client 2001:db8::1. */
+function ipOf(body: Record<string, unknown>): ClientAddress {
   const ip = body.ip;
-  if (typeof ip !== 'string' || isIP(ip) === 0)
-    throw new HttpError(400, 'ip must be an IPv4 or IPv6 address');
-  return ip;
+  if (typeof ip !== 'string') throw new HttpError(400, 'ip must be an IPv4 or IPv6 address');
+  const a = parseClientAddress(ip);
+  if (a instanceof InvalidAddressError) throw new HttpError(400, `ip: ${a.message}`);
+  return a;
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

@@ -7,6 +7,7 @@
 // and tells it when a session ends.
 import type { Logger } from 'pino';
 import { blockListOf, type GuardConfig } from '../config/schema.ts';
+import { clientAddress, InvalidAddressError, parseClientAddress } from '../net/address.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Block, Blocker } from './blocker.ts';
 import { ConnectionControl, INT_MAX, MAX_USERS_PER_HOST } from './connection-control.ts';
@@ -629,9 +630,13 @@ export class Guard {
     }
   }
 
-  /** Manual block (admin). Throws ExemptHostError for an exempt address. */
+  /**
+   * Manual block (admin), of `ip` in any spelling ('2001:DB8::1' blocks the client Node reports as
+   * 2001:db8::1). Throws InvalidAddressError for text that is no IP address, ExemptHostError for
+   * an exempt address.
+   */
   block(ip: string, by: string, durationMs: number | null): Block {
-    return this.blocker.block(ip, 'manual', by, durationMs, this.now());
+    return this.blocker.block(clientAddress(ip), 'manual', by, durationMs, this.now());
   }
 
   /** A block by the detector (reason 'detection'); null for an exempt address. */
@@ -640,10 +645,16 @@ export class Guard {
     return this.blocker.block(ip, 'detection', `detect:${rule}`, durationMs, this.now());
   }
 
-  /** Unblocks one host and clears its connect errors (so it is not re-blocked at once). */
+  /**
+   * Unblocks one host, in any spelling, and clears its connect errors (so it is not re-blocked at
+   * once). null when it was not blocked — text that is no IP address never is (the admin
+   * statements and the API reject it first, with their own errors).
+   */
   unblock(ip: string): Block | null {
-    this.ledger.resetConnectErrors(ip);
-    return this.blocker.unblock(ip);
+    const a = parseClientAddress(ip);
+    if (a instanceof InvalidAddressError) return null;
+    this.ledger.resetConnectErrors(a);
+    return this.blocker.unblock(a);
   }
 
   /** FLUSH HOSTS: the host cache is emptied and automatic blocks lifted, as in MySQL. */

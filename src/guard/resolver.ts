@@ -27,6 +27,7 @@
 //   answer), not cached, so the next connection from that address tries again.
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
 import type { FailureClass } from './failure.ts';
 
 export const DNS_FAILURE_CLASSES = [
@@ -241,7 +242,7 @@ export class HostResolver {
           : failed('addrinfo-transient', code(err) === 'ETIMEOUT');
       }
       if (forward === EXPIRED) return failed('addrinfo-transient', true);
-      const confirmed = forward.some((a) => (six ? canonicalIPv6(a) : a) === address);
+      const confirmed = forward.some((a) => normaliseAddress(a) === address);
       return confirmed ? { hostname: name, validated: true, failure: null, timeout: null } : failed('fcrdns');
     } catch {
       // Not a DNS answer (c-ares could not open a channel, say): still a result, and one worth retrying.
@@ -272,27 +273,13 @@ function isAcceptableName(name: string): boolean {
 }
 
 /**
- * The cache key of a client address: IPv4 as is, IPv6 in RFC 5952 form, an IPv4-mapped IPv6
- * address as the IPv4 address it carries (a dual-stack listener reports IPv4 clients that way),
- * and any zone index dropped. null for anything that is not an IP address.
+ * The cache key of a client address: its canonical form (net/address.ts: IPv6 in RFC 5952 form,
+ * an IPv4-mapped address as its IPv4 address, a zone dropped). null for anything that is not an
+ * IP address.
  */
 export function normaliseAddress(address: string): string | null {
-  const bare = address.replace(/%.*$/, '');
-  const family = isIP(bare);
-  if (family === 4) return bare;
-  if (family !== 6) return null;
-  const canonical = canonicalIPv6(bare);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
-  if (mapped === null) return canonical;
-  const hi = Number.parseInt(mapped[1]!, 16);
-  const lo = Number.parseInt(mapped[2]!, 16);
-  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
-}
-
-// The WHATWG URL parser serialises an IPv6 host in RFC 5952 form (lower case, longest zero run
-// compressed, an embedded IPv4 tail as hex), so two spellings of one address compare equal.
-function canonicalIPv6(address: string): string {
-  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const a = parseClientAddress(address);
+  return a instanceof InvalidAddressError ? null : a;
 }
 
 /**
@@ -301,7 +288,7 @@ function canonicalIPv6(address: string): string {
  */
 export function reverseName(address: string): string {
   if (isIP(address) === 4) return `${address.split('.').reverse().join('.')}.in-addr.arpa`;
-  const [head = '', tail] = canonicalIPv6(address).split('::');
+  const [head = '', tail] = (normaliseAddress(address) ?? address).split('::');
   const h = head === '' ? [] : head.split(':');
   const t = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];

@@ -2,7 +2,7 @@
 // of hosts_options(5)) compiled once for the daemon name moat answers to, into a policy that decides
 // each connection without I/O. Matching follows tcpd's hosts_access.c; each departure says why.
 import { isIP } from 'node:net';
-import { normalizeAddress } from '../gateway/address.ts';
+import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
 
 export type TcpWrappersFile = 'hosts.allow' | 'hosts.deny';
 export type TcpWrappersVerdict = 'allow' | 'deny';
@@ -338,8 +338,10 @@ function v6Bits(address: string): bigint {
 }
 
 function toSubject(client: TcpWrappersClient): Subject {
-  const address = normalizeAddress(client.address.toLowerCase());
-  const family = isIP(address);
+  const parsed = parseClientAddress(client.address);
+  // Not an address (never from a socket): matches no address pattern, only ALL / UNKNOWN and the like.
+  const address = parsed instanceof InvalidAddressError ? client.address.toLowerCase() : parsed;
+  const family = parsed instanceof InvalidAddressError ? 0 : isIP(address);
   const name = client.hostname?.toLowerCase().replace(/\.$/, '') ?? '';
   return {
     bits: family === 4 ? v4Bits(address) : family === 6 ? v6Bits(address) : null,

@@ -65,6 +65,7 @@ export const SERVER_ERRORS = {
   },
   ER_NO_SUCH_TABLE: { code: 1146, state: '42S02', message: "Table '%s' doesn't exist" },
   ER_UNKNOWN_SYSTEM_VARIABLE: { code: 1193, state: 'HY000', message: "Unknown system variable '%s'" },
+  ER_WRONG_ARGUMENTS: { code: 1210, state: 'HY000', message: 'Incorrect arguments to %s' },
   ER_SPECIFIC_ACCESS_DENIED_ERROR: {
     code: 1227,
     state: '42000',

@@ -6,6 +6,7 @@
 //   v2: 12-byte signature, ver/cmd (0x2_: 0 LOCAL, 1 PROXY), family/transport,
 //       int<2 big-endian> length, addresses (TCP4: 4+4+2+2, TCP6: 16+16+2+2), TLVs (skipped)
 import { isIP } from 'node:net';
+import { clientAddress } from '../net/address.ts';
 import { ProtocolError } from './errors.ts';
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -53,7 +54,9 @@ function parseV1(buf: Buffer): ProxyHeader {
   }
   const port = Number(sport);
   if (!/^\d{1,5}$/.test(sport) || port > 65535) throw bad(`v1 source port '${sport}'`);
-  return { state: 'done', consumed, source: { address: src, port } };
+  // In canonical form (net/address.ts): 'TCP6 ::FFFF:192.0.2.7' is the IPv4 client 192.0.2.7, and
+  // an upper-case or uncompressed IPv6 source is the same client as Node's own spelling of it.
+  return { state: 'done', consumed, source: { address: clientAddress(src), port } };
 }
 
 function parseV2(buf: Buffer): ProxyHeader {
@@ -81,35 +84,12 @@ function parseV2(buf: Buffer): ProxyHeader {
     const groups: string[] = [];
     for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(16 + i * 2).toString(16));
     const port = buf.readUInt16BE(48);
-    // An IPv4-mapped source (::ffff:a.b.c.d) is an IPv4 client: show it as one.
-    if (groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff') {
-      return { state: 'done', consumed, source: { address: buf.subarray(28, 32).join('.'), port } };
-    }
-    return { state: 'done', consumed, source: { address: compressIPv6(groups), port } };
+    // Canonical form (net/address.ts): RFC 5952, and an IPv4-mapped source (::ffff:a.b.c.d) is
+    // the IPv4 client it carries.
+    return { state: 'done', consumed, source: { address: clientAddress(groups.join(':')), port } };
   }
   if (family === 0) return { state: 'done', consumed, source: null }; // AF_UNSPEC
   throw bad(`v2 address family ${family}`);
-}
-
-function compressIPv6(groups: string[]): string {
-  // Longest run of zero groups becomes '::' (RFC 5952).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
 /** One end of the proxied connection, as the header names it. */

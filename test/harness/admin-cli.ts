@@ -17,7 +17,7 @@ export interface MoatWithAdmin {
   cli(sql: string, extra?: string[]): Promise<string>;
 }
 
-/** `overrides` as for startMoat; its `admin` section is replaced by the DBA's. */
+/** `overrides` as for startMoat; its `admin` section gets the DBA's port and account. */
 export async function startMoatWithAdmin(
   backend: MariaDBInfo,
   overrides: Record<string, unknown> = {},
@@ -25,6 +25,7 @@ export async function startMoatWithAdmin(
   const moat = await startMoat(backend, {
     ...overrides,
     admin: {
+      ...(overrides.admin as Record<string, unknown> | undefined),
       listen: '127.0.0.1:0',
       allowFrom: ['127.0.0.1/32'],
       users: [{ user: DBA.user, passwordHash: nativePasswordHash(DBA.password) }],
