@@ -36,7 +36,7 @@ import { type BackendTarget, backendTlsFiles } from './backend.ts';
 import type { GatewayContext, LoginRecord } from './context.ts';
 import type { CommandEvent } from './events.ts';
 import { FIRST_SESSION_ID } from './follow/kill.ts';
-import { type HealthResult, healthCheck } from './health.ts';
+import { type HealthResult, healthCheck, refuseOwnIdentity } from './health.ts';
 import { type Accepted, Listener } from './listener.ts';
 import { ProfileStore } from './profile.ts';
 import { planReload, type ReloadReport } from './reload.ts';
@@ -202,6 +202,8 @@ export class Gateway {
 
   async start(): Promise<void> {
     const c = this.config;
+    // Before any listener opens: never serve clients as moat's own OS identity (issue 16).
+    await refuseOwnIdentity(c, this.log);
     let serverTls: ServerTls | null = null;
     if (c.tls.enabled) {
       serverTls = await loadServerTls({ ...c.tls, stateDir: c.stateDir });

@@ -3,6 +3,7 @@
 // exchange (an AuthSwitchRequest to the account's plugin; caching_sha2_password's fast path, full
 // authentication in clear only inside TLS or a unix socket, else RSA-sealed). Every read has a
 // deadline. What follows the login (COM_QUERY, COM_QUIT) is the caller's.
+import { randomBytes } from 'node:crypto';
 import { scramble, sealPassword } from '../protocol/client-auth.ts';
 import { Cap, DEFAULT_CHARSET, Header } from '../protocol/constants.ts';
 import type { Packet } from '../protocol/framer.ts';
@@ -147,5 +148,59 @@ async function login(
       continue;
     }
     throw new Error(`unexpected packet 0x${(first ?? 0).toString(16)} during login`);
+  }
+}
+
+/**
+ * Whether the server maps moat's own OS user to an account over this connection (issue 16): a
+ * login as `osUser` that knows no password — the plugin moat_reauth, then a random answer to any
+ * AuthSwitchRequest — and the server's verdict. 'mapped': it said OK, so it authenticated the
+ * socket's peer (unix_socket / auth_socket, alone or after a failed password in a chain); every
+ * client moat relays over such a socket could become that account. Never run over TCP: an
+ * unfinished or failed login there counts against moat's address (max_connect_errors).
+ */
+export async function probeOwnIdentity(
+  target: BackendTarget,
+  osUser: string,
+): Promise<'mapped' | 'not-mapped'> {
+  const link = await connectBackend(target, {});
+  const ch = link.channel;
+  const read = (): Promise<Packet> => readWithin(ch, target.connectTimeoutMs);
+  try {
+    ch.write(
+      writeHandshakeResponse(
+        {
+          capabilities: CAPABILITIES,
+          mariadbCapabilities: 0,
+          maxPacketSize: 0xffffff,
+          charset: link.greeting.charset || DEFAULT_CHARSET,
+          user: osUser,
+          authResponse: Buffer.alloc(0),
+          database: null,
+          authPlugin: 'moat_reauth',
+          attributes: [],
+        },
+        link.nextSeq,
+      ),
+    );
+    for (;;) {
+      const p = await read();
+      const first = p.payload[0];
+      if (first === Header.OK) {
+        ch.write(writeRaw(Buffer.from([0x01]), 0)); // COM_QUIT
+        return 'mapped';
+      }
+      if (first === Header.AUTH_SWITCH) {
+        const req = readAuthSwitchRequest(p.payload);
+        // An answer no password produces: a server that accepts it did not check one.
+        const size = req.plugin === 'client_ed25519' ? 64 : req.plugin === 'mysql_clear_password' ? 33 : 20;
+        ch.write(writeRaw(randomBytes(size), p.seq + 1));
+        continue;
+      }
+      // ERR (no such account, wrong password) or a password exchange moat will not finish.
+      return 'not-mapped';
+    }
+  } finally {
+    ch.socket.destroy();
   }
 }

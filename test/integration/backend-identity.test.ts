@@ -185,6 +185,26 @@ describe("a unix-socket backend (the README's layout): moat's OS user and host a
     }
   });
 
+  test("refuses_to_start_as_mapped_os_user: moat as root in front of root's unix_socket", async () => {
+    const backend = { address: `unix:${server.socket}` };
+    for (const method of ['unix_socket', `mysql_native_password USING PASSWORD('root-pw') OR unix_socket`]) {
+      await server.query(`ALTER USER 'root'@'localhost' IDENTIFIED VIA ${method}`);
+      try {
+        await assert.rejects(
+          startMoat(server.info(), { backend }),
+          (e: { code?: string; message: string }) =>
+            e.code === 'MOAT_OS_USER_IS_ACCOUNT' && /OS user 'root'/.test(e.message),
+          method,
+        );
+      } finally {
+        await server.query(ROOT_NATIVE);
+      }
+    }
+    // A password-only root: moat starts.
+    const ok = await startMoat(server.info(), { backend });
+    await ok.stop();
+  });
+
   test('localhost_account_is_refused for a remote client; a % account is not', async () => {
     const e = await loginError(connectFrom('127.0.0.55', moat.port, { user: 'lo', password: 'lo-pw' }));
     assert.equal(e.errno, 1045);
