@@ -117,6 +117,11 @@ describe('start-up failures: one moat: line, no stack trace', { concurrency: 3 }
     });
   }
 
+  test('moat start --help documents --debug', async () => {
+    const r = await runMoat(['start', '--help']);
+    assert.match(r.stdout, /^\s+--debug\s+print the stack trace of a start-up failure/m);
+  });
+
   for (const ask of [['--debug'], ['--log-level', 'debug']]) {
     test(`${ask.join(' ')} adds the stack trace`, async () => {
       const r = await runMoat([
