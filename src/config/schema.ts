@@ -206,6 +206,7 @@ export const configSchema = z.strictObject({
       /** Refuse logins that did not upgrade to TLS (MySQL's require_secure_transport). */
       require: z.boolean().default(false),
       minVersion: tlsVersion.default('TLSv1.2'),
+      /** OpenSSL cipher list. Default: TLS_CIPHERS in src/gateway/tls.ts (TLS 1.2: ECDHE + AEAD only). */
       ciphers: z.string().optional(),
       enabled: z.boolean().default(true),
     })
