@@ -6,14 +6,17 @@
 // in which the server sees every client as moat: 'localhost', and moat's OS user (root here).
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import { validateConfig } from '../../src/config/load.ts';
 import { healthCheck } from '../../src/gateway/health.ts';
 import { runPostureCheck } from '../../src/posture/check.ts';
 import { connectSql } from '../../src/posture/client.ts';
+import { generateCerts } from '../harness/certs.ts';
 import { type MariaDB, startMariaDB } from '../harness/mariadb.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
+import { freePort } from '../harness/ports.ts';
 
 let server: MariaDB;
 
@@ -295,5 +298,25 @@ describe('moat check names the accounts a login through moat would reach as moat
       localAccounts: 'allow',
     });
     assert.equal(proxied.find((f) => f.id === 'account.moat-local')?.severity, 'pass');
+  });
+});
+
+describe('a backend that cannot be reached: the 2003 names the endpoint and the reason apart', () => {
+  test("backend_error_fields: TLS failure reads 'host:port' (TLS error), a refused port its socket error", async () => {
+    const other = await generateCerts(join(server.baseDir, 'other-ca'));
+    const tls = await startMoat(server.info(), { backend: { tls: { mode: 'verify', ca: other.ca } } });
+    const closed = await freePort();
+    const gone = await startMoat(server.info(), { backend: { address: `127.0.0.1:${closed}` } });
+    try {
+      const a = await loginError(connectFrom('127.0.0.62', tls.port, { user: 'any', password: 'any-pw' }));
+      assert.equal(a.errno, 2003);
+      assert.equal(a.message, `Can't connect to MySQL server on '127.0.0.1:${server.port}' (TLS error)`);
+      const b = await loginError(connectFrom('127.0.0.62', gone.port, { user: 'any', password: 'any-pw' }));
+      assert.equal(b.errno, 2003);
+      assert.equal(b.message, `Can't connect to MySQL server on '127.0.0.1:${closed}' (ECONNREFUSED)`);
+    } finally {
+      await tls.stop();
+      await gone.stop();
+    }
   });
 });
