@@ -8,6 +8,8 @@ import type { GuardAction } from '../../src/guard/guard.ts';
 import { adminQuery, testBackend } from '../harness/env.ts';
 import { loginCodeFrom } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
+import { eventually } from '../harness/poll.ts';
+import { startRedis } from '../harness/redis.ts';
 
 const backend = testBackend();
 const app = { ...backend.users.app, database: backend.database };
@@ -92,5 +94,42 @@ test("a full failed-login table evicts others' entries first, never the one unde
     assert.ok(victim.ms >= 950, `the victim's account is still delayed (${victim.ms} ms)`);
   } finally {
     await moat.stop();
+  }
+});
+
+test("a fleet shares the address's count: a spray spread over two moats delays the address at both", async () => {
+  const redis = await startRedis();
+  const member = (instance: string) =>
+    startMoat(backend, {
+      state: { store: 'redis', instance, redis: { url: redis.url, namespace: 'spray' } },
+      guard: {
+        connection_control_failed_connections_threshold: 3,
+        connection_control_failed_connections_threshold_per_host: 10,
+      },
+    });
+  const a = await member('a');
+  const b = await member('b');
+  try {
+    await eventually('both on Redis', () => a.gateway.fleet?.up === true && b.gateway.fleet?.up === true);
+    // Five failures at each instance: neither reaches 10 alone.
+    for (const [i, u] of SPRAYED.slice(0, 10).entries()) {
+      const code = (await timedLogin(i % 2 === 0 ? a : b, '127.0.0.81', { user: u, password: 'Summer2026!' }))
+        .code;
+      assert.equal(code, 1045, u);
+    }
+    await eventually('the shared count at both', () =>
+      [a, b].every((m) => m.gateway.guard.connectionControl.hostFailuresOf('127.0.0.81') === 10),
+    );
+    for (const m of [a, b]) {
+      assert.equal(m.gateway.guard.connectionControl.hostFailuresOf('127.0.0.81'), 10);
+      assert.equal(m.gateway.guard.connectionControl.delayFor(app.user, '127.0.0.81'), 1000);
+    }
+    const next = await timedLogin(a, '127.0.0.81', app);
+    assert.equal(next.code, 0);
+    assert.ok(next.ms >= 950, `delayed at a (${next.ms} ms)`);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await redis.stop();
   }
 });
