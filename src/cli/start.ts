@@ -160,7 +160,9 @@ export function describeStartFailure(e: unknown, stateDir: string): string {
           : err.code === 'EADDRNOTAVAIL'
             ? ' — no interface of this host has that address'
             : '';
-    return `cannot listen on ${where}: ${errnoText(e).replace(` ${err.address}${tcp ? `:${err.port}` : ''} (`, ' (')}${hint}`;
+    // Node's message ends with the address, already named in front.
+    const reason = errnoText(e).replace(` ${tcp ? where : err.address} (`, ' (');
+    return `cannot listen on ${where}: ${reason}${hint}`;
   }
   // node:sqlite's errors do not name the file; at start only the guard's store opens one.
   if (err.code === 'ERR_SQLITE_ERROR') return `${join(stateDir, 'guard.sqlite')}: ${e.message}`;
