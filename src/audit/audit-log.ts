@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { AuditConfig } from './config.ts';
 import { describeError } from './errors.ts';
 import type { AuditEvent } from './event.ts';
+import { redactStatement } from './redact.ts';
 import { createSink } from './sinks/create.ts';
 import type { Candidate } from './sinks/filter.ts';
 import { type StatementClass, statementClass } from './statement.ts';
@@ -39,6 +40,8 @@ export interface AuditLogOptions {
   /** The clock of rotation by age (tests). */
   now?: () => number;
 }
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
 export class AuditLog {
   private readonly config: AuditConfig;
@@ -76,9 +79,10 @@ export class AuditLog {
   }
 
   /** Queues an event for every sink whose filter takes it. Never throws, never waits. */
-  record(e: AuditEvent): void {
+  record(event: AuditEvent): void {
     if (this.closed) return;
     try {
+      const e = this.cut(event);
       let cls: StatementClass | undefined;
       const candidate: Candidate = {
         event: e,
@@ -92,6 +96,27 @@ export class AuditLog {
       this.recordErrors++;
       this.recordLastError = describeError(err);
     }
+  }
+
+  /**
+   * The event with its statement cut to audit.maxStatementLength, marked as cut with its whole
+   * length. Here, before the queues, so that a queue holds short texts whatever the capture limit;
+   * redacted before the cut, so a cut can never leave a password's first characters behind.
+   */
+  private cut(e: AuditEvent): AuditEvent {
+    const s = e.statement;
+    const max = this.config.maxStatementLength;
+    if (s === null || s.length <= max) return e;
+    const whole = redactStatement(s);
+    if (whole.length <= max) return { ...e, statement: whole };
+    // Never half a surrogate pair: a lone surrogate is not UTF-8 a file can hold.
+    const end = isHighSurrogate(whole.charCodeAt(max - 1)) ? max - 1 : max;
+    return {
+      ...e,
+      statement: whole.slice(0, end),
+      statementTruncated: true,
+      statementLength: e.statementLength ?? Buffer.byteLength(s),
+    };
   }
 
   /** Writes everything queued. Resolves when done or failed (see stats); never rejects. */

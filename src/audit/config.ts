@@ -146,6 +146,17 @@ export const auditConfigSchema = z
     maxQueue: z.number().int().min(1).max(10_000_000).default(10_000),
     /** How often queued records are written. */
     flushIntervalMs: z.number().int().min(1).max(60_000).default(200),
+    /**
+     * Statement text a record keeps, in characters; a longer statement is cut (after redaction)
+     * and its record says so (`statementTruncated`, `statementLength`). moat captures up to
+     * `limits.maxStatementLength` bytes for detection, which sees the whole of that.
+     */
+    maxStatementLength: z
+      .number()
+      .int()
+      .min(64)
+      .max(1 << 20)
+      .default(4096),
     /** Times in the text logs (sql-errors, auth): local, as MySQL writes them and fail2ban reads them. */
     time: z.enum(['local', 'utc']).default('local'),
     sinks: z.array(sink).prefault([{ type: 'json', path: 'audit.log' }]),

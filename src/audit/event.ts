@@ -42,6 +42,10 @@ export interface AuditEvent {
   /** Query: the MySQL command (Query, Stmt_execute, Init_DB …) and its statement, redacted. */
   command: string | null;
   statement: string | null;
+  /** The statement was cut: at capture (limits.maxStatementLength) or for the record (audit.maxStatementLength). */
+  statementTruncated: boolean;
+  /** When cut: the statement's whole length in bytes as the client sent it, else null. */
+  statementLength: number | null;
   sqlState: string | null;
   /** The error message for a failed Connect or Query. */
   message: string | null;
@@ -69,6 +73,8 @@ export function emptyEvent(name: AuditEventName, instance: string): AuditEvent {
     instance,
     command: null,
     statement: null,
+    statementTruncated: false,
+    statementLength: null,
     sqlState: null,
     message: null,
     rows: null,

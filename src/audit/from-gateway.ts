@@ -41,6 +41,8 @@ export function fromCommand(c: CommandEvent, instance: string): AuditEvent {
   e.db = c.database;
   e.command = c.command;
   e.statement = redactStatement(c.statement);
+  e.statementTruncated = c.statementTruncated;
+  if (c.statementTruncated && c.statementBytes !== undefined) e.statementLength = c.statementBytes;
   e.sqlState = c.sqlState;
   e.message = c.errorMessage;
   e.rows = c.rows;

@@ -139,6 +139,7 @@ const XML_FIELDS: Record<string, keyof Found> = {
   IP: 'ip',
   DB: 'db',
   SQLTEXT: 'statement',
+  SQLTEXT_LENGTH: 'statementLength',
   COMMAND_CLASS: 'command',
 };
 
@@ -155,7 +156,7 @@ function fromXml(xml: string): Found {
   for (const [k, v] of fields) {
     const key = XML_FIELDS[k];
     if (key === undefined || key === 'name') continue;
-    out[key] = key === 'connectionId' || key === 'status' ? Number(v) : v;
+    out[key] = key === 'connectionId' || key === 'status' || key === 'statementLength' ? Number(v) : v;
   }
   return out as Found;
 }

@@ -225,13 +225,17 @@ export const configSchema = z.strictObject({
         .default(64 * 1024 * 1024),
       /** connect_timeout: the whole login, from accept to the backend's OK, must finish within it. */
       handshakeTimeoutMs: z.number().int().min(100).max(3_600_000).default(10_000),
-      /** Statement text kept per command event. */
+      /**
+       * Statement text captured per command, in bytes: what detection sees. A longer statement is
+       * itself a finding (detect rule statement-truncated), so padding cannot push an attack past
+       * it unseen. Audit records keep `audit.maxStatementLength` of it.
+       */
       maxStatementLength: z
         .number()
         .int()
         .min(0)
         .max(1 << 20)
-        .default(4096),
+        .default(65_536),
     })
     .prefault({}),
   guard: guard

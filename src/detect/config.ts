@@ -5,7 +5,13 @@
 import { z } from 'zod';
 import { STATEMENT_RULES } from './signatures.ts';
 
-export const RULES = ['sql-errors', 'access-denied', ...STATEMENT_RULES, 'new-table'] as const;
+export const RULES = [
+  'sql-errors',
+  'access-denied',
+  ...STATEMENT_RULES,
+  'new-table',
+  'statement-truncated',
+] as const;
 export type RuleName = (typeof RULES)[number];
 
 export const SEVERITIES = ['low', 'medium', 'high'] as const;
@@ -87,6 +93,19 @@ export const detectConfigSchema = z.strictObject({
           learnSeconds: z.number().int().min(0).max(31_536_000).default(3600),
           /** Tables remembered per user; a user past it is no longer checked. */
           maxTablesPerUser: z.number().int().min(1).max(1_000_000).default(10_000),
+        })
+        .prefault({}),
+      /**
+       * A statement longer than moat captures (limits.maxStatementLength, 64 KiB by default):
+       * what lies past the cut is not inspected, so the cut itself is the finding — padding a
+       * statement with a long comment must not carry an attack past detection unseen. Bulk
+       * loaders that send longer statements are exempted by user (exemptUsers).
+       */
+      'statement-truncated': z
+        .strictObject({
+          ...common('medium'),
+          /** The finding's score (a statement rule's scale: 50 is the default minScore). */
+          score: z.number().int().min(1).max(1000).default(60),
         })
         .prefault({}),
     })

@@ -59,6 +59,7 @@ const MAX_CLEAN_LENGTH = 1024;
 const R_SQL_ERRORS = RULES.indexOf('sql-errors');
 const R_ACCESS_DENIED = RULES.indexOf('access-denied');
 const R_NEW_TABLE = RULES.indexOf('new-table');
+const R_TRUNCATED = RULES.indexOf('statement-truncated');
 /** Rule index of statement rule s. */
 const R_STATEMENT = RULES.indexOf(STATEMENT_RULES[0]);
 
@@ -154,7 +155,8 @@ export class Detector {
     const denied = failed && isAccessDenied(e.errorCode);
     const ok = e.status === 'OK';
     const stmt = e.statement;
-    const cacheable = ok && stmt !== null && stmt.length <= MAX_CLEAN_LENGTH;
+    // A cut statement is never remembered as clean: its cut is a finding of its own every window.
+    const cacheable = ok && stmt !== null && stmt.length <= MAX_CLEAN_LENGTH && !e.statementTruncated;
     if (cacheable) {
       const v = this.clean.get(stmt);
       if (
@@ -175,6 +177,8 @@ export class Detector {
       if (denied && this.rules[R_ACCESS_DENIED]!.enabled) out = this.burst(e, R_ACCESS_DENIED, 0, lexed, out);
       this.verified = tableCheck ? undefined : null;
       if (lexed && tableCheck) out = this.newTables(e, out);
+      if (e.statementTruncated && stmt !== null && this.rules[R_TRUNCATED]!.enabled)
+        out = this.truncated(e, out);
       if (cacheable && lexed && out === null && !this.signatures.any && this.verified !== undefined) {
         this.clean.set(stmt, { user: this.verified, database: e.database });
       }
@@ -249,6 +253,25 @@ export class Detector {
       });
     }
     return out;
+  }
+
+  /** The statement was longer than moat captures: the rest was never looked at. Once per window per session. */
+  private truncated(e: CommandEvent, out: Finding[] | null): Finding[] | null {
+    if (e.command === 'Init_DB' || this.exempt(e.user, R_TRUNCATED)) return out;
+    const now = this.now();
+    const state = this.session(e.session);
+    if (now < state.quietUntil[R_TRUNCATED]!) return out;
+    state.quietUntil[R_TRUNCATED] = now + this.windowMs;
+    const rule = this.rules[R_TRUNCATED]!;
+    const sent = e.statementBytes === undefined ? 'more' : `${e.statementBytes}`;
+    return this.push(out, rule, R_TRUNCATED, e, {
+      scope: 'session',
+      severity: rule.severity,
+      score: this.cfg.rules['statement-truncated'].score,
+      reason: `statement of ${sent} bytes cut at ${Buffer.byteLength(e.statement ?? '')} captured: the rest was not inspected`,
+      evidence: this.excerpt(e, 0),
+      at: now,
+    });
   }
 
   private burst(e: CommandEvent, index: number, cls: number, lexed: boolean, out: Finding[] | null) {

@@ -14,6 +14,8 @@ export interface CommandEvent {
   /** Statement text (COM_QUERY, COM_STMT_PREPARE, the prepared text for COM_STMT_EXECUTE), capped. */
   statement: string | null;
   statementTruncated: boolean;
+  /** The statement's length in bytes as the client sent it (at least this when continued past 16 MiB). */
+  statementBytes?: number;
   /** NONE: a command with no response (COM_STMT_CLOSE, COM_QUIT); UNKNOWN: moat stopped following. */
   status: CommandStatus;
   errorCode: number;

@@ -14,7 +14,9 @@ export function sqlErrors(zone: TimeZone): Format {
       const { date, time } = dateTime(e.timestamp, zone);
       const who = `${oneLine(e.user ?? '')}@${e.ip}:${e.port}`;
       const what = `Error ${e.status}: ${oneLine(e.message ?? '')}`;
-      return `SQL-Error: ${date} ${time} ${who} -> ${what} -- ${oneLine(e.statement ?? '')}\n`;
+      // A cut statement ends in `…`, so a reader knows the line does not hold all of it.
+      const cut = e.statementTruncated ? '…' : '';
+      return `SQL-Error: ${date} ${time} ${who} -> ${what} -- ${oneLine(e.statement ?? '')}${cut}\n`;
     },
   };
 }

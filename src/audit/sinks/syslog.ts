@@ -69,6 +69,8 @@ const FIELDS: ReadonlyArray<[keyof AuditEvent, string]> = [
   ['rows', 'rows'],
   ['affectedRows', 'affected_rows'],
   ['durationMs', 'duration_ms'],
+  /** Set only when the statement was cut: its whole length in bytes. */
+  ['statementLength', 'statement_length'],
   ['statement', 'statement'],
 ];
 
@@ -78,7 +80,7 @@ export function keyValues(e: AuditEvent): string {
   for (const [key, name] of FIELDS) {
     const v = e[key];
     if (v === null || v === '') continue;
-    parts.push(typeof v === 'number' ? `${name}=${v}` : `${name}="${oneLine(v.replace(/["\\]/g, '\\$&'))}"`);
+    parts.push(typeof v === 'string' ? `${name}="${oneLine(v.replace(/["\\]/g, '\\$&'))}"` : `${name}=${v}`);
   }
   return parts.join(' ');
 }

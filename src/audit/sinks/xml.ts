@@ -13,7 +13,8 @@
 //
 // Element order follows MySQL's own records. Connect and Change user carry CONNECTION_TYPE,
 // PRIV_USER, PROXY_USER and DB; Quit carries CONNECTION_TYPE; Query (and moat's Admin and Alert)
-// carry SQLTEXT and USER in MySQL's `user[priv_user] @ host [ip]` form. CONNECTION_ATTRIBUTES is
+// carry SQLTEXT and USER in MySQL's `user[priv_user] @ host [ip]` form; a statement that was cut
+// is followed by moat's <SQLTEXT_TRUNCATED>true</…> and <SQLTEXT_LENGTH>bytes sent</…>. CONNECTION_ATTRIBUTES is
 // left out: its nested <NAME> elements trip readers that take the last NAME of a record. As in
 // MySQL, the sequence starts at the file's size when it is opened, so RECORD_IDs stay unique
 // across restarts.
@@ -148,8 +149,15 @@ export function enterpriseXml(): Format {
       out += element('HOST', e.host);
       out += element('IP', ip);
       out += element('COMMAND_CLASS', commandClass(e));
-      if (query) out += element('SQLTEXT', e.statement);
-      else {
+      if (query) {
+        out += element('SQLTEXT', e.statement);
+        // moat's own elements, after MySQL's and only on a cut statement (readers that know
+        // Enterprise Audit skip elements they do not know): SQLTEXT is not the whole statement.
+        if (e.statementTruncated) {
+          out += element('SQLTEXT_TRUNCATED', 'true');
+          if (e.statementLength !== null) out += element('SQLTEXT_LENGTH', e.statementLength);
+        }
+      } else {
         out += element('CONNECTION_TYPE', connectionType(e));
         if (e.name !== 'Quit') {
           out += element('PRIV_USER', user);

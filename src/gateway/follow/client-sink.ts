@@ -82,8 +82,10 @@ export class ClientSink implements ScanSink {
       const text = buf.toString('utf8', from + 1, from + n);
       // A packet of exactly MAX_PACKET_CHUNK bytes is continued by the next one, which is never read.
       const truncated = length > n || length === MAX_PACKET_CHUNK;
-      f.queue.push(f.newCommand(com, text, truncated, -1));
-      if (com === Com.STMT_PREPARE) f.lastPrepared = { text, truncated };
+      // The command byte is not statement text; a continued packet's length is a lower bound.
+      const bytes = length - 1;
+      f.queue.push(f.newCommand(com, text, truncated, -1, bytes));
+      if (com === Com.STMT_PREPARE) f.lastPrepared = { text, truncated, bytes };
       // KILL <the id moat greeted with>: rewritten in the chunk before it is relayed (kill.ts).
       // Only a whole short packet in this chunk; one split across chunks goes on unchanged.
       const threadOf = f.options.backendThreadOf;
@@ -101,7 +103,7 @@ export class ClientSink implements ScanSink {
     // the statement of the last PREPARE the client sent.
     const stmtId = n >= 5 ? buf.readUInt32LE(from + 1) : -1;
     const known = stmtId === LAST_PREPARED_ID ? f.lastPrepared : f.prepared.get(stmtId);
-    const cmd = f.newCommand(com, known?.text ?? null, known?.truncated ?? false, stmtId);
+    const cmd = f.newCommand(com, known?.text ?? null, known?.truncated ?? false, stmtId, known?.bytes ?? 0);
     if (com === Com.STMT_CLOSE) {
       f.prepared.delete(stmtId);
       f.finishNow(cmd);

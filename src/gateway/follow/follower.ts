@@ -6,22 +6,27 @@
 // in one write); responses arrive in the same order. If the server ever sends something the
 // follower cannot place, it stops following (status UNKNOWN) rather than guessing: the bytes are
 // relayed untouched either way, so a follower mistake can cost an event, never a session.
-import type { BackendThreadOf } from './kill.ts';
+
 import { Cap, Com, commandName, Status } from '../../protocol/constants.ts';
 import type { CommandEvent, CommandStatus, SessionIdentity } from '../events.ts';
 import { ClientSink } from './client-sink.ts';
+import type { BackendThreadOf } from './kill.ts';
 import { ServerSink } from './server-sink.ts';
 
 /** A prepared statement's text as the follower saw it, for its Stmt_execute events. */
 export interface PreparedText {
   text: string | null;
   truncated: boolean;
+  /** The statement's length in bytes as sent (text holds at most maxStatementLength of it). */
+  bytes: number;
 }
 
 export interface PendingCommand {
   com: number;
   statement: string | null;
   truncated: boolean;
+  /** The statement's length in bytes as sent, 0 without one. */
+  statementBytes: number;
   /** The answer may be a replication stream: anything but an ERR ends the following. */
   streams: boolean;
   /** For COM_STMT_*: the statement id the command names. */
@@ -37,7 +42,12 @@ export interface PendingCommand {
 }
 
 export interface FollowerOptions {
-  /** Statement text kept per event, in bytes. */
+  /**
+   * Statement text captured per event, in bytes (limits.maxStatementLength, 64 KiB by default):
+   * detection sees all of it, the audit keeps less (audit.maxStatementLength). Decoded once per
+   * command from a view of the chunk; only a statement split across chunks is copied, into the
+   * scanner's one buffer grown to this size.
+   */
   maxStatementLength: number;
   /** Called for every finished command. */
   onEvent: (e: CommandEvent) => void;
@@ -77,11 +87,18 @@ export class Follower {
     this.server = new ServerSink(this);
   }
 
-  newCommand(com: number, statement: string | null, truncated: boolean, stmtId: number): PendingCommand {
+  newCommand(
+    com: number,
+    statement: string | null,
+    truncated: boolean,
+    stmtId: number,
+    statementBytes = 0,
+  ): PendingCommand {
     return {
       com,
       statement,
       truncated,
+      statementBytes,
       streams: false,
       stmtId,
       startedAt: Date.now(),
@@ -112,12 +129,12 @@ export class Follower {
     return (this.lastStatus & Status.IN_TRANS) !== 0;
   }
 
-  rememberPrepared(stmtId: number, text: string | null, truncated: boolean): void {
+  rememberPrepared(stmtId: number, text: string | null, truncated: boolean, bytes = 0): void {
     if (this.prepared.size >= MAX_PREPARED) {
       const oldest = this.prepared.keys().next().value;
       if (oldest !== undefined) this.prepared.delete(oldest);
     }
-    this.prepared.set(stmtId, { text, truncated });
+    this.prepared.set(stmtId, { text, truncated, bytes });
   }
 
   /** Stops interpreting the stream; pending commands are reported as UNKNOWN. */
@@ -153,6 +170,7 @@ export class Follower {
       command: commandName(cmd.com),
       statement: cmd.statement,
       statementTruncated: cmd.truncated,
+      statementBytes: cmd.statementBytes,
       status: cmd.status,
       errorCode: cmd.errorCode,
       sqlState: cmd.sqlState,
