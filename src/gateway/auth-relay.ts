@@ -35,7 +35,7 @@ import { nonceOf, readAuthSwitchRequest, writeRaw } from '../protocol/packets/au
 import { readErr, writeErr } from '../protocol/packets/result.ts';
 import { type BackendIdentity, identityOf } from './backend.ts';
 import { type PacketChannel, ReadCancelledError } from './channel.ts';
-import { currentUser, hostAdmits, type MatchedAccount } from './matched-account.ts';
+import { currentUser, hostAdmits, type MatchedAccount, MatchedAccountError } from './matched-account.ts';
 import { moatRsaKey, type RsaKey } from './rsa-key.ts';
 
 export interface AuthLeg {
@@ -253,7 +253,7 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
           if (refusal !== null) {
             // The backend session is logged in as someone the client is not: end it, and tell
             // the client what the server would have told it directly.
-            const account = refusal.account ?? (await currentUser(backend.channel));
+            const account = refusal.account ?? (await matched(backend.channel, identity));
             backend.channel.write(COM_QUIT);
             return deny(identity, account.given, refusal.reason, refusal.why);
           }
@@ -274,7 +274,7 @@ export async function relayAuth(input: AuthRelayInput): Promise<AuthOutcome> {
           backend.channel.write(COM_QUIT);
           return deny(
             identity,
-            input.user ?? '',
+            input.user ?? identity.user,
             'peer-credential',
             `refused: the backend asked for ${req.plugin}, which would authenticate moat's OS user`,
           );
@@ -344,7 +344,19 @@ async function identityRefusal(
     };
   }
   if (identity.serverSeesClient || identity.clientLocal || identity.localAccounts === 'allow') return null;
-  const account = await currentUser(backend);
+  let account: MatchedAccount;
+  try {
+    account = await currentUser(backend);
+  } catch (e) {
+    if (!(e instanceof MatchedAccountError)) throw e;
+    // E.g. 1820 for an expired password (the session may only change it): an account moat cannot
+    // name may be root@localhost, so it is refused like one.
+    return {
+      account: { user: identity.user, host: '', given: identity.user },
+      reason: 'local-account',
+      why: `refused: moat could not learn which account the backend matched (${e.message})`,
+    };
+  }
   if (hostAdmits(account.host, identity.clientAddress)) return null;
   return {
     account,
@@ -353,4 +365,14 @@ async function identityRefusal(
       `refused: the backend matched '${account.user}'@'${account.host}', an account limited to ` +
       "moat's own host (backend.proxyProtocol is off, backend.localAccounts is refuse)",
   };
+}
+
+/** The matched account for moat's 1045 text; the login's user name when the server will not say. */
+async function matched(backend: PacketChannel, identity: BackendIdentity): Promise<MatchedAccount> {
+  try {
+    return await currentUser(backend);
+  } catch (e) {
+    if (!(e instanceof MatchedAccountError)) throw e;
+    return { user: identity.user, host: '', given: identity.user };
+  }
 }

@@ -232,6 +232,8 @@ export interface BackendIdentity {
   unixBackend: boolean;
   /** The client's HandshakeResponse to moat carried auth data: a 1045 says "using password: YES". */
   passwordGiven: boolean;
+  /** The user name of the login, for moat's own 1045 when the server cannot be asked. */
+  user: string;
 }
 
 // Kept beside the channel rather than passed to relayAuth by each caller, so that every auth

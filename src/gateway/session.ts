@@ -258,6 +258,7 @@ export class Session {
       localAccounts: ctx.config.backend.localAccounts,
       unixBackend: ctx.backend.endpoint.kind === 'unix',
       passwordGiven: hr.authResponse.length > 0,
+      user: hr.user,
     }).catch((e: unknown) => {
       if (e instanceof BackendError) {
         if (e.serverError !== null) throw new LoginFailure('backend-refused', e.serverError, e.message);
