@@ -24,9 +24,17 @@
 // the README says.
 import { Lexer, OP, T } from '../detect/lexer.ts';
 
-/** Cheap pre-check: almost every statement has none of these. A backslash may spell a keyword
- * inside a string literal (`'IDENT\IFIED'` is IDENTIFIED to the server), so it takes the slow path. */
-const MAYBE = /passw|identified|crypt|code|\\/i;
+/** Cheap pre-check: almost every statement has none of these words. */
+const MAYBE = /passw|identified|crypt|code/i;
+
+/**
+ * Whether the text may hold a secret-bearing word. Inside a string literal a backslash may spell
+ * one (`'IDENT\IFIED'` is IDENTIFIED to the server), so the words are also looked for with the
+ * backslashes taken out: cheaper than lexing every literal of a statement full of escaped JSON.
+ */
+function maybe(text: string): boolean {
+  return MAYBE.test(text) || (text.includes('\\') && MAYBE.test(text.replaceAll('\\', '')));
+}
 
 /** Nested statements in string literals are followed this deep (a string in a string in …). */
 const MAX_NESTING = 4;
@@ -38,7 +46,7 @@ const lexers: Lexer[] = [];
 export function redactStatement(statement: string): string;
 export function redactStatement(statement: string | null): string | null;
 export function redactStatement(statement: string | null): string | null {
-  if (statement === null || !MAYBE.test(statement)) return statement;
+  if (statement === null || !maybe(statement)) return statement;
   return redactAt(statement, 0);
 }
 
@@ -136,10 +144,12 @@ const KEY_ARGUMENT: Record<string, number> = {
   ENCRYPT: 0,
 };
 
+const KEY_FUNCTIONS = Object.entries(KEY_ARGUMENT);
+
 function keyArgument(lx: Lexer, i: number, cuts: Cut[]): void {
   if (lx.kind[i + 1] !== T.lparen) return;
   let index = -1;
-  for (const [name, at] of Object.entries(KEY_ARGUMENT)) if (isWord(lx, i, name)) index = at;
+  for (const [name, at] of KEY_FUNCTIONS) if (isWord(lx, i, name)) index = at;
   if (index < 0) return;
   const inner = lx.depth[i + 1]! + 1;
   let j = i + 2;
@@ -187,9 +197,6 @@ function secretRanges(lx: Lexer): Cut[] {
   return cuts;
 }
 
-/** Words that make a string literal worth reading as a statement of its own. */
-const NESTED_MAYBE = /passw|identified|crypt|code|\\/i;
-
 /** String literals holding statements (PREPARE … FROM '…', EXECUTE IMMEDIATE '…', SET @s = '…'). */
 function nestedStatements(lx: Lexer, level: number, cuts: Cut[]): void {
   const sql = lx.src;
@@ -198,7 +205,9 @@ function nestedStatements(lx: Lexer, level: number, cuts: Cut[]): void {
     if (lx.kind[i] !== T.string) continue;
     const from = lx.start[i]!;
     const to = lx.end[i]!;
-    if (to - from < 3 || !NESTED_MAYBE.test(sql.slice(from, to))) continue;
+    if (to - from < 3) continue;
+    const raw = sql.slice(from, to);
+    if (!maybe(raw)) continue;
     if (cuts.some((c) => c.from <= from && c.to >= to)) continue;
     found.push([from, to]);
   }
