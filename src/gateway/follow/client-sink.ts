@@ -105,7 +105,7 @@ export class ClientSink implements ScanSink {
     const known = stmtId === LAST_PREPARED_ID ? f.lastPrepared : f.prepared.get(stmtId);
     const cmd = f.newCommand(com, known?.text ?? null, known?.truncated ?? false, stmtId, known?.bytes ?? 0);
     if (com === Com.STMT_CLOSE) {
-      f.prepared.delete(stmtId);
+      f.closePrepared(stmtId);
       f.finishNow(cmd);
     } else if (com === Com.STMT_SEND_LONG_DATA) {
       f.finishNow(cmd);

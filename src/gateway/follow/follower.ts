@@ -61,6 +61,11 @@ export interface FollowerOptions {
 
 /** Cap on remembered prepared statements per session (texts only, for Stmt_execute events). */
 const MAX_PREPARED = 4096;
+/**
+ * Cap on the text they hold together, in characters: with 64 KiB captured per statement, 4096 of
+ * them would be 256 MiB for one session. The oldest go first; their executions have no text.
+ */
+const MAX_PREPARED_TEXT = 4 * 1024 * 1024;
 
 export class Follower {
   readonly identity: SessionIdentity;
@@ -68,6 +73,8 @@ export class Follower {
   deprecateEof: boolean;
   readonly queue: PendingCommand[] = [];
   readonly prepared = new Map<number, PreparedText>();
+  /** Characters of text held in `prepared`. */
+  private preparedText = 0;
   /** Text of the last COM_STMT_PREPARE the client sent (what MariaDB's id 0xffffffff names). */
   lastPrepared: PreparedText | null = null;
   /** false once the follower lost track: bytes are still relayed, nothing is interpreted. */
@@ -130,11 +137,26 @@ export class Follower {
   }
 
   rememberPrepared(stmtId: number, text: string | null, truncated: boolean, bytes = 0): void {
-    if (this.prepared.size >= MAX_PREPARED) {
+    this.closePrepared(stmtId);
+    const length = text?.length ?? 0;
+    while (
+      this.prepared.size > 0 &&
+      (this.prepared.size >= MAX_PREPARED || this.preparedText + length > MAX_PREPARED_TEXT)
+    ) {
       const oldest = this.prepared.keys().next().value;
-      if (oldest !== undefined) this.prepared.delete(oldest);
+      if (oldest === undefined) break;
+      this.closePrepared(oldest);
     }
     this.prepared.set(stmtId, { text, truncated, bytes });
+    this.preparedText += length;
+  }
+
+  /** COM_STMT_CLOSE, or evicted: its text is forgotten. */
+  closePrepared(stmtId: number): void {
+    const old = this.prepared.get(stmtId);
+    if (old === undefined) return;
+    this.preparedText -= old.text?.length ?? 0;
+    this.prepared.delete(stmtId);
   }
 
   /** Stops interpreting the stream; pending commands are reported as UNKNOWN. */
@@ -152,6 +174,7 @@ export class Follower {
   /** After COM_CHANGE_USER or COM_RESET_CONNECTION the server forgets prepared statements. */
   forgetPrepared(): void {
     this.prepared.clear();
+    this.preparedText = 0;
     this.lastPrepared = null;
   }
 
