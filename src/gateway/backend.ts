@@ -222,7 +222,11 @@ const LOCAL_DESTINATION: ProxyPeer = { address: '0.0.0.0', port: 0 };
 export interface BackendIdentity {
   /** The client's address as the guard knows it (after a trusted PROXY header). */
   clientAddress: string;
-  /** The backend sees the client's address (backend.proxyProtocol on). */
+  /**
+   * The backend sees the client's address: backend.proxyProtocol on over TCP. Not over a unix
+   * socket: MariaDB then matches 'localhost' accounts as well as the header's address (seen:
+   * root@localhost's unix_socket let a header naming 127.0.0.78 in with a wrong password).
+   */
   serverSeesClient: boolean;
   /** The client reached moat over its unix-socket listener: it is local, as moat is. */
   clientLocal: boolean;

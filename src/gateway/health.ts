@@ -75,6 +75,8 @@ export async function refuseOwnIdentity(config: Config, log: Logger): Promise<vo
     connectTimeoutMs: config.backend.connectTimeoutMs,
     tls: { mode: 'off' },
     maxPacketSize: 1 << 20,
+    // Even with the PROXY protocol: MariaDB matches a socket connection against 'localhost'
+    // accounts as well as the header's address, and unix_socket still reads the socket's peer.
     proxyProtocol: config.backend.proxyProtocol,
   };
   let verdict: 'mapped' | 'not-mapped';

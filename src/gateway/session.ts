@@ -254,7 +254,11 @@ export class Session {
     const link = await connectBackend(ctx.backend, ctx.backendTlsFiles, peer, {
       clientAddress: this.origin.address,
       clientLocal: this.origin.local,
-      serverSeesClient: (ctx.backend.proxyProtocol ?? 'off') !== 'off' && !this.origin.local,
+      // Over a unix socket MariaDB matches 'localhost' accounts too, PROXY header or not.
+      serverSeesClient:
+        (ctx.backend.proxyProtocol ?? 'off') !== 'off' &&
+        !this.origin.local &&
+        ctx.backend.endpoint.kind === 'tcp',
       localAccounts: ctx.config.backend.localAccounts,
       unixBackend: ctx.backend.endpoint.kind === 'unix',
       passwordGiven: hr.authResponse.length > 0,

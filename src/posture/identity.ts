@@ -73,7 +73,8 @@ export function identityFindings(
     }
   }
 
-  if (backend.proxyProtocol === 'off') {
+  // Over a unix socket MariaDB matches 'localhost' accounts even for a PROXY header's address.
+  if (backend.proxyProtocol === 'off' || ctx.path.kind === 'unix') {
     const local = accounts.filter((a) => limitedToMoat(a, ctx));
     if (backend.localAccounts === 'allow') {
       for (const a of local) {

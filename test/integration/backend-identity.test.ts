@@ -21,7 +21,9 @@ import { freePort } from '../harness/ports.ts';
 let server: MariaDB;
 
 before(async () => {
-  server = await startMariaDB({ name: 'proxy-protocol', proxyProtocolNetworks: '127.0.0.1/32' });
+  // 'localhost': the socket reads headers too (the harness's own socket logins send none, which
+  // MariaDB accepts from listed networks as direct connections).
+  server = await startMariaDB({ name: 'proxy-protocol', proxyProtocolNetworks: '127.0.0.1/32,localhost' });
   for (const sql of [
     "CREATE USER 'u'@'127.0.0.77' IDENTIFIED BY 'u-pw'",
     "CREATE USER 'lo'@'localhost' IDENTIFIED BY 'lo-pw'",
@@ -206,6 +208,33 @@ describe("a unix-socket backend (the README's layout): moat's OS user and host a
     // A password-only root: moat starts.
     const ok = await startMoat(server.info(), { backend });
     await ok.stop();
+  });
+
+  test('proxy_header_on_the_socket_is_not_enough: MariaDB still matches localhost accounts', async () => {
+    const backend = { address: `unix:${server.socket}`, proxyProtocol: 'v2' };
+    const seen = await startMoat(server.info(), { backend });
+    const open = await startMoat(server.info(), { backend: { ...backend, localAccounts: 'allow' } });
+    await server.query(`${ROOT_NATIVE} OR unix_socket`);
+    try {
+      // The header's address is seen ...
+      const c = await connectFrom('127.0.0.77', seen.port, { user: 'u', password: 'u-pw' });
+      const [rows] = await c.query('SELECT USER() AS u');
+      await c.end();
+      assert.equal((rows as Array<{ u: string }>)[0]?.u, 'u@127.0.0.77');
+      // ... yet root@localhost still matches, and unix_socket authenticates moat: MariaDB's view.
+      const inside = await connectFrom('127.0.0.56', open.port, { user: 'root', password: 'wrong' });
+      const [who] = await inside.query('SELECT CURRENT_USER() AS cu');
+      await inside.end();
+      assert.equal((who as Array<{ cu: string }>)[0]?.cu, 'root@localhost');
+      // So moat keeps asking over a socket, PROXY protocol or not.
+      const e = await loginError(connectFrom('127.0.0.57', seen.port, { user: 'root', password: 'wrong' }));
+      assert.equal(e.errno, 1045);
+      assert.match(e.message, /'root'@'127\.0\.0\.57'/);
+    } finally {
+      await server.query(ROOT_NATIVE);
+      await seen.stop();
+      await open.stop();
+    }
   });
 
   test('localhost_account_is_refused for a remote client; a % account is not', async () => {
