@@ -138,7 +138,7 @@ export async function ops(command: string, argv: string[]): Promise<number> {
       }
       const data = (await call('GET', '/api/hosts')) as { hosts: HostView[] };
       const hosts = data.hosts.filter(keep);
-      return out({ hosts }, () => ledgerTable('HOST', hosts, (h) => h.host));
+      return out({ hosts }, () => ledgerTable('HOST', hosts, (h) => safe(h.host)));
     }
     case 'blocked': {
       const data = (await call('GET', '/api/blocked')) as {
@@ -147,7 +147,7 @@ export async function ops(command: string, argv: string[]): Promise<number> {
       return out(data, () =>
         formatTable(
           ['IP', 'REASON', 'BY', 'SINCE', 'UNTIL'],
-          data.blocked.map((b) => [b.ip, b.reason, b.by, b.since, b.until ?? 'until unblocked']),
+          data.blocked.map((b) => [b.ip, safe(b.reason), safe(b.by), b.since, b.until ?? 'until unblocked']),
         ),
       );
     }
@@ -175,7 +175,16 @@ export async function ops(command: string, argv: string[]): Promise<number> {
       return out(data, () =>
         formatTable(
           ['ID', 'USER', 'HOST', 'DB', 'COMMAND', 'TIME', 'STATE', 'TLS'],
-          data.sessions.map((s) => [s.id, s.user, s.host, s.db, s.command, s.timeSeconds, s.state, s.tls]),
+          data.sessions.map((s) => [
+            s.id,
+            safe(s.user),
+            safe(s.host),
+            safe(s.db),
+            s.command,
+            s.timeSeconds,
+            s.state,
+            s.tls,
+          ]),
         ),
       );
     }
