@@ -104,6 +104,7 @@ export class ConnectionControl {
   private readonly hostFailures: FailureTable;
   /** address → user names that failed from it (at most MAX_USERS_PER_HOST), for the alert. */
   private readonly hostUsers = new Map<string, Set<string>>();
+  /** Every count that changed, by its shared-state key ('user'@'host' or hostKey()); null: gone. */
   onChange: (userHost: string, failures: number | null) => void = () => {};
   onClear: () => void = () => {};
 
@@ -197,7 +198,11 @@ export class ConnectionControl {
     if (this.settings.perHostThreshold === 0) return 0;
     const n = this.hostFailures.get(host) + 1;
     const evicted = this.hostFailures.set(host, n);
-    if (evicted !== null) this.hostUsers.delete(evicted);
+    if (evicted !== null) {
+      this.hostUsers.delete(evicted);
+      this.onChange(ConnectionControl.hostKey(evicted), null);
+    }
+    this.onChange(ConnectionControl.hostKey(host), n);
     let users = this.hostUsers.get(host);
     if (users === undefined) {
       users = new Set();
@@ -218,7 +223,9 @@ export class ConnectionControl {
   /** A login from `host` succeeded: its consecutive failures start again; true when it had some. */
   hostSucceeded(host: string): boolean {
     this.hostUsers.delete(host);
-    return this.hostFailures.delete(host);
+    if (!this.hostFailures.delete(host)) return false;
+    this.onChange(ConnectionControl.hostKey(host), null);
+    return true;
   }
 
   /**
@@ -226,9 +233,7 @@ export class ConnectionControl {
    * hostKey(). Not reported through onChange: the shared state is where it came from.
    */
   setShared(key: string, failures: number): void {
-    const isHost = key.startsWith(HOST_KEY_PREFIX);
-    const table = isHost ? this.hostFailures : this.failures;
-    const k = isHost ? key.slice(HOST_KEY_PREFIX.length + 1, -1) : key;
+    const { isHost, table, k } = this.route(key);
     if (failures <= 0) {
       table.delete(k);
       if (isHost) this.hostUsers.delete(k);
@@ -265,7 +270,16 @@ export class ConnectionControl {
       .map(([host, failedAttempts]) => ({ host, failedAttempts, users: this.hostUsersOf(host) }));
   }
 
-  restore(userHost: string, failures: number): void {
-    this.failures.setIfRoom(userHost, failures);
+  /** A persisted count, by its shared-state key (at start: never evicts). */
+  restore(key: string, failures: number): void {
+    const { table, k } = this.route(key);
+    table.setIfRoom(k, failures);
+  }
+
+  private route(key: string): { isHost: boolean; table: FailureTable; k: string } {
+    const isHost = key.startsWith(HOST_KEY_PREFIX);
+    return isHost
+      ? { isHost, table: this.hostFailures, k: key.slice(HOST_KEY_PREFIX.length + 1, -1) }
+      : { isHost, table: this.failures, k: key };
   }
 }

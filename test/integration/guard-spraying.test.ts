@@ -3,6 +3,9 @@
 // (any user) and raise an alert, while other addresses log in at once; and a small table keeps a
 // victim's delay while other users' failures fill it.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { GuardAction } from '../../src/guard/guard.ts';
 import { adminQuery, testBackend } from '../harness/env.ts';
@@ -131,5 +134,41 @@ test("a fleet shares the address's count: a spray spread over two moats delays t
     await a.stop();
     await b.stop();
     await redis.stop();
+  }
+});
+
+test("the address's count survives a restart (stateDir), as the per-account counts do", async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'moat-spray-state-'));
+  const start = () =>
+    startMoat(backend, {
+      stateDir,
+      guard: {
+        connection_control_failed_connections_threshold: 3,
+        connection_control_failed_connections_threshold_per_host: 5,
+      },
+    });
+  try {
+    const first = await start();
+    try {
+      for (const u of SPRAYED.slice(0, 5)) {
+        assert.equal(
+          (await timedLogin(first, '127.0.0.91', { user: u, password: 'Autumn2026!' })).code,
+          1045,
+        );
+      }
+    } finally {
+      await first.stop();
+    }
+    const second = await start();
+    try {
+      assert.equal(second.gateway.guard.connectionControl.hostFailuresOf('127.0.0.91'), 5);
+      const next = await timedLogin(second, '127.0.0.91', app);
+      assert.equal(next.code, 0);
+      assert.ok(next.ms >= 950, `delayed after the restart (${next.ms} ms)`);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
   }
 });
