@@ -74,7 +74,26 @@ export interface BackendLink {
   /** TLS or a unix socket: a cleartext password may cross it. */
   secure: boolean;
   tls: boolean;
+  /**
+   * The capabilities this login asks the server for (and MariaDB's extended ones). With TLS they
+   * were sent in the SSLRequest, and MariaDB takes a client's capabilities from that first packet
+   * only, never from the HandshakeResponse inside TLS: the response must carry exactly these.
+   */
+  capabilities: number;
+  extended: number;
 }
+
+/** What a login asks the server for, once its greeting is known (tls: the leg will be TLS). */
+export type CapabilityRequest = (
+  greeting: Handshake,
+  tls: boolean,
+) => { capabilities: number; extended: number };
+
+/** moat's own logins: what every server since MySQL 4.1 speaks. */
+const MINIMAL_REQUEST: CapabilityRequest = () => ({
+  capabilities: Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH,
+  extended: 0,
+});
 
 /** Reads the CA/cert/key files once per target, not once per login. */
 export function backendTlsFiles(t: BackendTarget['tls']): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
@@ -95,6 +114,7 @@ export async function connectBackend(
   tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer },
   peer: BackendPeer = null,
   identity: BackendIdentity | null = null,
+  request: CapabilityRequest = MINIMAL_REQUEST,
 ): Promise<BackendLink> {
   const where = formatEndpoint(target.endpoint);
   const socket = await openSocket(target.endpoint, target.connectTimeoutMs, where);
@@ -125,8 +145,9 @@ export async function connectBackend(
     }
     if (identity !== null) identities.set(channel, identity);
     const unix = target.endpoint.kind === 'unix';
+    const { capabilities, extended } = request(greeting, target.tls.mode !== 'off');
     if (target.tls.mode === 'off') {
-      return { channel, greeting, nextSeq: 1, secure: unix, tls: false };
+      return { channel, greeting, nextSeq: 1, secure: unix, tls: false, capabilities, extended };
     }
     if (!(greeting.capabilities & Cap.SSL)) {
       throw new BackendError(
@@ -138,9 +159,10 @@ export async function connectBackend(
     socket.write(
       writeSslRequest(
         {
-          capabilities: Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH,
+          capabilities,
           maxPacketSize: 0xffffff,
           charset: greeting.charset || 45,
+          mariadbCapabilities: extended,
         },
         1,
       ),
@@ -149,7 +171,7 @@ export async function connectBackend(
     if (partial) throw new BackendError('MOAT_BACKEND_PROTOCOL', where, 'sent data after its greeting');
     const tlsSocket = await upgrade(socket, target, tlsFiles, where);
     channel.reattach(tlsSocket);
-    return { channel, greeting, nextSeq: 2, secure: true, tls: true };
+    return { channel, greeting, nextSeq: 2, secure: true, tls: true, capabilities, extended };
   } catch (e) {
     socket.destroy();
     throw e;

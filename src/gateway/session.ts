@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Admission } from '../guard/guard.ts';
 import { type ClientTls, mysqlDn } from '../guard/rules.ts';
-import { Cap, FRAMING_CAPS, RELAYABLE_CAPS, RELAYABLE_MARIADB_CAPS } from '../protocol/constants.ts';
+import { Cap, FRAMING_CAPS, RELAYABLE_CAPS, relayableExtended } from '../protocol/constants.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { readChangeUser, writeChangeUser } from '../protocol/packets/change-user.ts';
@@ -175,7 +175,7 @@ export class Session {
     const tlsOffered = ctx.serverTls !== null;
     // MariaDB's extended capabilities are offered as the backend offers them (CLIENT_MYSQL clear,
     // the int<4> in the filler); otherwise CLIENT_MYSQL stays set: "plain MySQL protocol".
-    const extended = extendedCaps(profile.capabilities, profile.mariadbCapabilities);
+    const extended = relayableExtended(profile.capabilities, profile.mariadbCapabilities);
     let caps =
       ((profile.capabilities & RELAYABLE_CAPS) |
         (extended === 0 ? Cap.LONG_PASSWORD : 0) |
@@ -251,19 +251,33 @@ export class Session {
           source: { address: this.origin.address, port: this.origin.port },
           destination: { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 },
         };
-    const link = await connectBackend(ctx.backend, ctx.backendTlsFiles, peer, {
-      clientAddress: this.origin.address,
-      clientLocal: this.origin.local,
-      // Over a unix socket MariaDB matches 'localhost' accounts too, PROXY header or not.
-      serverSeesClient:
-        (ctx.backend.proxyProtocol ?? 'off') !== 'off' &&
-        !this.origin.local &&
-        ctx.backend.endpoint.kind === 'tcp',
-      localAccounts: ctx.config.backend.localAccounts,
-      unixBackend: ctx.backend.endpoint.kind === 'unix',
-      passwordGiven: hr.authResponse.length > 0,
-      user: hr.user,
-    }).catch((e: unknown) => {
+    const link = await connectBackend(
+      ctx.backend,
+      ctx.backendTlsFiles,
+      peer,
+      {
+        clientAddress: this.origin.address,
+        clientLocal: this.origin.local,
+        // Over a unix socket MariaDB matches 'localhost' accounts too, PROXY header or not.
+        serverSeesClient:
+          (ctx.backend.proxyProtocol ?? 'off') !== 'off' &&
+          !this.origin.local &&
+          ctx.backend.endpoint.kind === 'tcp',
+        localAccounts: ctx.config.backend.localAccounts,
+        unixBackend: ctx.backend.endpoint.kind === 'unix',
+        passwordGiven: hr.authResponse.length > 0,
+        user: hr.user,
+      },
+      (greeting, tls) => {
+        const extended =
+          relayableExtended(hr.capabilities, hr.mariadbCapabilities) &
+          relayableExtended(greeting.capabilities, greeting.mariadbCapabilities);
+        let capabilities = backendCapabilities(hr, greeting.capabilities, tls, ctx.config.localInfile);
+        // CLIENT_MYSQL clear is what tells a MariaDB server to read the extended capabilities.
+        if (extended !== 0) capabilities = (capabilities & ~Cap.LONG_PASSWORD) >>> 0;
+        return { capabilities, extended };
+      },
+    ).catch((e: unknown) => {
       if (e instanceof BackendError) {
         if (e.serverError !== null) throw new LoginFailure('backend-refused', e.serverError, e.message);
         throw new LoginFailure(
@@ -286,11 +300,9 @@ export class Session {
     const greeting = link.greeting;
     if (ctx.profile.learn(greeting))
       ctx.log.info({ serverVersion: greeting.serverVersion }, 'learned backend greeting');
-    const backendExtended =
-      extendedCaps(hr.capabilities, hr.mariadbCapabilities) &
-      extendedCaps(greeting.capabilities, greeting.mariadbCapabilities);
+    const backendExtended = link.extended;
     const missing = (hr.capabilities & FRAMING_CAPS & ~greeting.capabilities) >>> 0;
-    const missingExtended = extendedCaps(hr.capabilities, hr.mariadbCapabilities) & ~backendExtended;
+    const missingExtended = relayableExtended(hr.capabilities, hr.mariadbCapabilities) & ~backendExtended;
     if (missing !== 0 || missingExtended !== 0) {
       link.channel.socket.destroy();
       throw new LoginFailure(
@@ -308,9 +320,7 @@ export class Session {
     // own plugin and nonce, which moat relays. The client sees exactly one switch, as from a server
     // whose default plugin differs from the account's (a second switch hangs some connectors).
     this.state = 'auth';
-    this.capabilities = backendCapabilities(hr, greeting.capabilities, link.tls, ctx.config.localInfile);
-    // CLIENT_MYSQL clear is what tells a MariaDB server to read the extended capabilities.
-    if (backendExtended !== 0) this.capabilities = (this.capabilities & ~Cap.LONG_PASSWORD) >>> 0;
+    this.capabilities = link.capabilities;
     const attrs: Array<[string, string]> = [
       ...hr.attributes,
       ['moat_client_address', `${this.origin.address}:${this.origin.port}`],
@@ -702,11 +712,6 @@ export class Session {
     if (wasCommand) this.ctx.log.debug({ session: this.id, reason, err: error?.message }, 'session closed');
     this.onClosed(this);
   }
-}
-
-/** The MariaDB extended capabilities moat relays, of a greeting's or a HandshakeResponse's. */
-function extendedCaps(capabilities: number, mariadbCapabilities: number): number {
-  return capabilities & Cap.LONG_PASSWORD ? 0 : mariadbCapabilities & RELAYABLE_MARIADB_CAPS;
 }
 
 /** Capabilities moat sends the backend for this client. */

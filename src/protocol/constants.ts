@@ -64,6 +64,11 @@ export const MariaCap = {
  */
 export const RELAYABLE_MARIADB_CAPS = MariaCap.EXTENDED_METADATA;
 
+/** The extended capabilities moat relays, of a greeting's or a HandshakeResponse's flags. */
+export function relayableExtended(capabilities: number, mariadbCapabilities: number): number {
+  return capabilities & Cap.LONG_PASSWORD ? 0 : mariadbCapabilities & RELAYABLE_MARIADB_CAPS;
+}
+
 export const RELAYABLE_CAPS =
   (Cap.LONG_PASSWORD |
     Cap.FOUND_ROWS |

@@ -58,4 +58,26 @@ describe('MariaDB extended metadata', () => {
       await moat.stop();
     }
   });
+
+  test('over a TLS backend leg too (MariaDB takes the capabilities from the SSLRequest)', async () => {
+    const moat = await startMoat(backend, { backend: { tls: { mode: 'require' } } });
+    try {
+      await viaMysql2(moat.host, moat.port);
+      assert.deepEqual(await viaMysql2(moat.host, moat.port), [{ test: true }, { test: true }]);
+      assert.deepEqual(await viaMariadb(moat.host, moat.port), [{ test: true }, { test: true }, 'json']);
+      // The SSLRequest carries the login's capabilities (the server takes them from there), so
+      // multi-statements work over a TLS backend leg as over a plain one.
+      const c = await mysql.createConnection({
+        ...app,
+        host: moat.host,
+        port: moat.port,
+        multipleStatements: true,
+      });
+      const [sets] = await c.query('SELECT 1 AS a; SELECT 2 AS b');
+      assert.deepEqual(sets, [[{ a: 1 }], [{ b: 2 }]]);
+      await c.end();
+    } finally {
+      await moat.stop();
+    }
+  });
 });

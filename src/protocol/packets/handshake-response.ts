@@ -37,6 +37,9 @@ export interface SslRequest {
   capabilities: number;
   maxPacketSize: number;
   charset: number;
+  /** MariaDB's extended capabilities (written when LONG_PASSWORD is clear). MariaDB takes them
+   * from the SSLRequest, not from the HandshakeResponse that follows inside TLS. */
+  mariadbCapabilities?: number;
 }
 
 /** An SSLRequest is exactly the 32-byte prefix of a HandshakeResponse, with SSL set. */
@@ -101,7 +104,8 @@ export function writeSslRequest(req: SslRequest, seq: number): Buffer {
   w.u32(req.capabilities | Cap.SSL)
     .u32(req.maxPacketSize)
     .u8(req.charset)
-    .zeros(23);
+    .zeros(19)
+    .u32(req.capabilities & Cap.LONG_PASSWORD ? 0 : (req.mariadbCapabilities ?? 0));
   return w.packet(seq);
 }
 
