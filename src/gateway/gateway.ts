@@ -242,7 +242,8 @@ export class Gateway {
           this.audit.record(fromCommand(e, c.audit.instance));
         }
         if (e.status === 'ERR') this.noteSqlError(e);
-        if (this.debugCommands) log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
+        if (this.debugCommands)
+          log.debug({ event: { ...e, statement: redactStatement(e.statement) } }, 'command');
         this.hooks.onCommand?.(e);
       },
       onLogin: (r) => {
