@@ -35,6 +35,8 @@ export type MoatStart = {
   config: Record<string, unknown>;
   /** Start node with --inspect on a free loopback port and connect to it. */
   inspect?: boolean;
+  /** More node options (e.g. --cpu-prof for bench/login-profile.ts). */
+  nodeArgs?: string[];
 };
 
 export async function startMoat(s: MoatStart): Promise<MoatChild> {
@@ -54,6 +56,7 @@ export async function startMoat(s: MoatStart): Promise<MoatChild> {
   const fd = openSync(log, 'w');
   const args = [
     ...(s.inspect ? ['--inspect=127.0.0.1:0'] : []),
+    ...(s.nodeArgs ?? []),
     join(s.repoRoot, 'src/cli/main.ts'),
     'start',
     '--config',

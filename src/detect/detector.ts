@@ -10,6 +10,7 @@
 
 import type { CommandEvent } from '../gateway/events.ts';
 import { likeRegExp } from '../sql/like.ts';
+import { isBulkValues } from './bulk-insert.ts';
 import { type Action, type DetectConfig, RULES, type RuleName, type Severity } from './config.ts';
 import { ERROR_CLASS_LABEL, ERROR_CLASSES, isAccessDenied, probeClass } from './error-classes.ts';
 import { HASH_SEED, Lexer, T, tokenHash } from './lexer.ts';
@@ -178,7 +179,7 @@ export class Detector {
       this.verified = tableCheck ? undefined : null;
       if (lexed && tableCheck) out = this.newTables(e, out);
       if (e.statementTruncated && stmt !== null && this.rules[R_TRUNCATED]!.enabled)
-        out = this.truncated(e, out);
+        out = this.truncated(e, lexed, out);
       if (cacheable && lexed && out === null && !this.signatures.any && this.verified !== undefined) {
         this.clean.set(stmt, { user: this.verified, database: e.database });
       }
@@ -256,8 +257,9 @@ export class Detector {
   }
 
   /** The statement was longer than moat captures: the rest was never looked at. Once per window per session. */
-  private truncated(e: CommandEvent, out: Finding[] | null): Finding[] | null {
+  private truncated(e: CommandEvent, lexed: boolean, out: Finding[] | null): Finding[] | null {
     if (e.command === 'Init_DB' || this.exempt(e.user, R_TRUNCATED)) return out;
+    if (lexed && isBulkValues(this.lexer)) return out;
     const now = this.now();
     const state = this.session(e.session);
     if (now < state.quietUntil[R_TRUNCATED]!) return out;

@@ -27,6 +27,7 @@
 //    backend which account it matched (CURRENT_USER()) and refuses, for a non-local client, one
 //    whose host part would not admit the client's address (matched-account.ts).
 import { constants, privateDecrypt } from 'node:crypto';
+import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
 import { sealPassword, xor } from '../protocol/client-auth.ts';
 import { Header } from '../protocol/constants.ts';
 import type { ServerError } from '../protocol/error-codes.ts';
@@ -344,6 +345,10 @@ async function identityRefusal(
     };
   }
   if (identity.serverSeesClient || identity.clientLocal || identity.localAccounts === 'allow') return null;
+  // The server sees moat's address for this login; when that is the client's own address (a client
+  // on moat's host, from the address moat reaches the server from), it matched the account as it
+  // would have directly, and no round trip is needed.
+  if (sameAddress(backend.socket.localAddress, identity.clientAddress)) return null;
   let account: MatchedAccount;
   try {
     account = await currentUser(backend);
@@ -375,4 +380,10 @@ async function matched(backend: PacketChannel, identity: BackendIdentity): Promi
     if (!(e instanceof MatchedAccountError)) throw e;
     return { user: identity.user, host: '', given: identity.user };
   }
+}
+
+function sameAddress(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  const x = parseClientAddress(a);
+  return !(x instanceof InvalidAddressError) && x === parseClientAddress(b);
 }

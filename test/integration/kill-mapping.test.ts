@@ -31,14 +31,15 @@ describe('KILL by the greeted connection id', () => {
       assert.notEqual(await backendId(victim), victim.threadId);
 
       const t0 = performance.now();
-      const sleeping = victim.query('SELECT SLEEP(20) AS s');
-      await new Promise((r) => setTimeout(r, 300));
-      await killer.query(`KILL QUERY ${victim.threadId}`);
-      // MariaDB ends the interrupted statement with 1317; MySQL's SLEEP() returns 1.
-      const r = await sleeping.then(
+      // MariaDB ends the interrupted statement with 1317; MySQL's SLEEP() returns 1. The handlers
+      // are attached at once: the rejection may come before the KILL's own answer.
+      const sleeping = victim.query('SELECT SLEEP(20) AS s').then(
         ([rows]) => Number((rows as Array<{ s: number }>)[0]!.s),
         (e: { errno?: number }) => e.errno,
       );
+      await new Promise((r) => setTimeout(r, 300));
+      await killer.query(`KILL QUERY ${victim.threadId}`);
+      const r = await sleeping;
       assert.ok(r === 1317 || r === 1, `the sleep was interrupted (${r})`);
       assert.ok(performance.now() - t0 < 10_000, 'interrupted long before 20 s');
       // The session survives a KILL QUERY.
