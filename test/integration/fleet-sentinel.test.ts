@@ -33,8 +33,11 @@ async function ask<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
 before(async () => {
   primary = await startRedis();
   replica = await startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] });
-  await eventually('the replica to sync', async () =>
-    /master_link_status:up/.test(await ask(replica.port, (r) => r.info('replication'))),
+  // A full resync (the primary's RDB, the replica's load) took over 5 s once on a loaded 2-core CI.
+  await eventually(
+    'the replica to sync',
+    async () => /master_link_status:up/.test(await ask(replica.port, (r) => r.info('replication'))),
+    30_000,
   );
   sentinel = await startSentinel('moatmaster', primary.port, { downAfterMs: 400, failoverTimeoutMs: 2000 });
   moat = await startMoat(backend, {
