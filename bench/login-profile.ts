@@ -7,12 +7,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startMariaDB } from '../test/harness/mariadb.ts';
 import { percentile } from './connect-rate.ts';
+import { CLK_TCK, snapshot, treeCpu } from './cpu.ts';
 import { startMoat } from './moat-process.ts';
 import { connectQueryQuit, type Endpoint } from './mysql-client.ts';
 import { log, scratch } from './scratch.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const cycles = Number(process.argv[2] ?? 2000);
+// --no-profile: moat's CPU per cycle without the profiler's own cost.
+const profile = !process.argv.includes('--no-profile');
 const s = scratch('moat-login-profile-');
 try {
   const db = await startMariaDB({ name: 'login-profile' });
@@ -24,20 +27,32 @@ try {
     name: 'moat',
     backend: { host: db.info().host, port: db.info().port },
     config: { log: { level: 'warn' } },
-    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
+    nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
   });
   s.cleanups.push(() => moat.stop());
   const { user, password } = db.info().users.bench;
   const ep = (port: number): Endpoint => ({ host: '127.0.0.1', port, user, password, database: 'sbtest' });
   const lat: Record<'direct' | 'moat', number[]> = { direct: [], moat: [] };
+  // moat's own CPU over its cycles only (start-up excluded): user and system time from /proc.
+  const cpu = { userUs: 0, sysUs: 0 };
   for (let round = 0; round < 10; round++) {
     for (const [name, port] of [
       ['direct', db.info().port],
       ['moat', moat.port],
     ] as const) {
+      const before = snapshot();
       for (let i = 0; i < cycles / 10; i++) lat[name].push((await connectQueryQuit(ep(port))) / 1e6);
+      if (name === 'moat') {
+        const t = treeCpu(before, snapshot(), moat.pid);
+        cpu.userUs += t.userUs;
+        cpu.sysUs += t.sysUs;
+      }
     }
   }
+  const n = lat.moat.length;
+  log(
+    `moat CPU per cycle: ${((cpu.userUs + cpu.sysUs) / n).toFixed(0)} µs (user ${(cpu.userUs / n).toFixed(0)}, system ${(cpu.sysUs / n).toFixed(0)}; clock tick ${1e6 / CLK_TCK} µs)`,
+  );
   for (const name of ['direct', 'moat'] as const) {
     const v = lat[name].sort((a, b) => a - b);
     log(
@@ -45,9 +60,11 @@ try {
     );
   }
   await moat.stop();
-  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error('no CPU profile written');
-  summarise(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as CpuProfile);
+  if (profile) {
+    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error('no CPU profile written');
+    summarise(JSON.parse(readFileSync(join(profDir, file), 'utf8')) as CpuProfile);
+  }
 } finally {
   await s.cleanup();
 }
@@ -80,6 +97,7 @@ function summarise(p: CpuProfile): void {
   };
   const self = new Map<string, number>();
   const charged = new Map<string, number>();
+  const entry = new Map<string, number>();
   let total = 0;
   for (let i = 0; i < p.samples.length; i++) {
     const id = p.samples[i]!;
@@ -90,10 +108,18 @@ function summarise(p: CpuProfile): void {
     while (at !== undefined && !byId.get(at)!.callFrame.url.includes('/src/')) at = parent.get(at);
     const key = at === undefined ? '(outside src/)' : name(at);
     charged.set(key, (charged.get(key) ?? 0) + dt);
+    // The outermost src/ frame: which of moat's entry points (accept, a login, the relay, the
+    // audit writer, a timer) the sample belongs to.
+    let outer: number | undefined;
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up))
+      if (byId.get(up)!.callFrame.url.includes('/src/')) outer = up;
+    const e = outer === undefined ? '(outside src/)' : name(outer);
+    entry.set(e, (entry.get(e) ?? 0) + dt);
   }
   for (const [title, m] of [
     ['self time', self],
     ['charged to the nearest src/ function', charged],
+    ['charged to the outermost src/ function (the entry point)', entry],
   ] as const) {
     log(`\n${title}:`);
     for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 25))

@@ -245,12 +245,14 @@ export class Session {
 
     this.state = 'backend';
     // The PROXY header (backend.proxyProtocol) names the client, or LOCAL for a unix-socket client.
-    const peer = this.origin.local
-      ? null
-      : {
-          source: { address: this.origin.address, port: this.origin.port },
-          destination: { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 },
-        };
+    // (Only when a header is sent: localAddress costs a getsockname per login.)
+    const peer =
+      this.origin.local || (ctx.backend.proxyProtocol ?? 'off') === 'off'
+        ? null
+        : {
+            source: { address: this.origin.address, port: this.origin.port },
+            destination: { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 },
+          };
     const link = await connectBackend(
       ctx.backend,
       ctx.backendTlsFiles,
