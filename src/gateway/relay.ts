@@ -114,10 +114,15 @@ export class Relay {
     if (!this.backend.write(data)) this.client.pause();
   };
 
+  // Reply first, then follow: the scan of this chunk may end a command, and what its event sets off
+  // (metrics, detection, the audit record) must never stand between the server's answer and the
+  // client. Nothing on this side rewrites or holds bytes, so the order is free to choose; the
+  // client → backend side stays scan-then-write because it intercepts (COM_CHANGE_USER, KILL).
   private readonly onBackendData = (chunk: Buffer): void => {
     this.bytesFromBackend += chunk.length;
+    const more = this.client.write(chunk);
     this.serverScanner.feed(chunk);
-    if (!this.client.write(chunk)) this.backend.pause();
+    if (!more) this.backend.pause();
   };
 
   private readonly onClientDrain = (): void => {
