@@ -16,6 +16,9 @@ const repoRoot = resolve(import.meta.dirname, '..');
 const cycles = Number(process.argv[2] ?? 2000);
 // --no-profile: moat's CPU per cycle without the profiler's own cost.
 const profile = !process.argv.includes('--no-profile');
+// --focus NAME: also the self time of what runs under moat's entry point NAME (e.g. login).
+const focusAt = process.argv.indexOf('--focus');
+const focus = focusAt > 0 ? process.argv[focusAt + 1] : undefined;
 const s = scratch('moat-login-profile-');
 try {
   const db = await startMariaDB({ name: 'login-profile' });
@@ -98,6 +101,7 @@ function summarise(p: CpuProfile): void {
   const self = new Map<string, number>();
   const charged = new Map<string, number>();
   const entry = new Map<string, number>();
+  const focused = new Map<string, number>();
   let total = 0;
   for (let i = 0; i < p.samples.length; i++) {
     const id = p.samples[i]!;
@@ -115,11 +119,14 @@ function summarise(p: CpuProfile): void {
       if (byId.get(up)!.callFrame.url.includes('/src/')) outer = up;
     const e = outer === undefined ? '(outside src/)' : name(outer);
     entry.set(e, (entry.get(e) ?? 0) + dt);
+    if (focus !== undefined && e.startsWith(`${focus} `))
+      focused.set(name(id), (focused.get(name(id)) ?? 0) + dt);
   }
   for (const [title, m] of [
     ['self time', self],
     ['charged to the nearest src/ function', charged],
     ['charged to the outermost src/ function (the entry point)', entry],
+    ...(focus === undefined ? [] : ([[`self time under ${focus}`, focused]] as const)),
   ] as const) {
     log(`\n${title}:`);
     for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 25))
