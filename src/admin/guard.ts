@@ -7,6 +7,7 @@
 // Where it differs from the database port on purpose: a failed admin login counts towards
 // max_connect_errors (MySQL counts only handshake errors; the admin accounts can BLOCK, KILL and
 // reconfigure, so a password guesser here is blocked, not only slowed down).
+
 import type { Logger } from 'pino';
 import { type AuditEvent, emptyEvent } from '../audit/event.ts';
 import { fromGuard } from '../audit/from-gateway.ts';
@@ -14,6 +15,7 @@ import type { Config, GuardConfig } from '../config/schema.ts';
 import { classify, type LoginOutcome } from '../guard/failure.ts';
 import { type Admission, Guard, type Refusal } from '../guard/guard.ts';
 import type { ClientTls } from '../guard/rules.ts';
+import { formatServerError } from '../protocol/error-codes.ts';
 
 export type AdminChannel = 'admin' | 'http';
 
@@ -140,7 +142,8 @@ export class AdminGuard {
       this.inARow.delete(ip);
       return;
     }
-    if (outcome === 'shutdown' || outcome === 'too-many-connections') return;
+    // Refusals by address are not guesses: the address rule answers them all alike.
+    if (outcome === 'shutdown' || outcome === 'too-many-connections' || outcome === 'acl-denied') return;
     const n = (this.inARow.get(ip) ?? 0) + 1;
     this.inARow.delete(ip);
     if (this.inARow.size >= MAX_TRACKED) {
@@ -150,6 +153,17 @@ export class AdminGuard {
     this.inARow.set(ip, n);
     const max = this.config.max_connect_errors;
     if (max > 0 && n >= max) this.block(ip, n);
+  }
+
+  /**
+   * Refused by admin.allowFrom before anything else: in the ledger as a host-ACL error and a
+   * Connect record with MySQL's 1130, as the gateway's address rules are (no delay, no block).
+   */
+  outsideAllowFrom(channel: AdminAttempt['channel'], ip: string, port: number, connectionId: number): void {
+    const { attempt, refusal } = this.admit(channel, ip, port, connectionId);
+    if (refusal !== null) return;
+    const error = formatServerError('ER_HOST_NOT_PRIVILEGED', ip);
+    this.finished(attempt, 'acl-denied', error.code, error.message);
   }
 
   /** A logged-in admin session ended (an HTTP request ends as soon as it is answered). */

@@ -124,6 +124,7 @@ export class AdminServer {
     const id = this.nextId++;
     if (isIP(ip) !== 0 && !this.allow.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4')) {
       this.log.warn({ ip }, 'admin connection from a network not in admin.allowFrom');
+      this.guard.outsideAllowFrom('admin', ip, socket.remotePort ?? 0, id);
       socket.end(writeErr(formatServerError('ER_HOST_NOT_PRIVILEGED', ip), 0));
       return;
     }
