@@ -1,7 +1,7 @@
 // Command-line flags of `node bench/run.ts`.
 import { parseArgs } from 'node:util';
 import type { ConnectClient } from './connect-rate.ts';
-import { TARGET_NAMES, type TargetName } from './targets.ts';
+import { DEFAULT_TARGETS, TARGET_NAMES, type TargetName } from './targets.ts';
 
 export const SCENARIOS = ['point_select', 'read_only', 'connect'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -27,8 +27,12 @@ export const USAGE = `node bench/run.ts [flags]
   --time S                 seconds per measured run (default 8)
   --threads 1,8,32         sysbench thread counts
   --scenarios LIST         point_select,read_only,connect
-  --targets LIST           direct,haproxy,node-pipe,moat,moat-redis (moat-redis: the guard state on
-                           a redis-server the run starts; moat is skipped if its CLI is missing)
+  --targets LIST           direct,haproxy,node-pipe,moat-relay,moat-full,moat-redis (the default),
+                           or moat: moat-relay audits logins only and detects nothing; moat-full
+                           is moat's defaults (every statement audited and detected) plus the
+                           SQL firewall in DETECTING for the bench user where moat has one; moat
+                           is the defaults alone; moat-redis the defaults with the guard state on
+                           a redis-server the run starts. moat-* are skipped if the CLI is missing
   --rounds N               repeat every run N times, interleaved; the table shows medians (default 1)
   --warmup S               seconds of point_select through each target before measuring (default 2)
   --connect-concurrency N  concurrent connect loops (default 4)
@@ -62,7 +66,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       time: { type: 'string', default: '8' },
       threads: { type: 'string', default: '1,8,32' },
       scenarios: { type: 'string', default: SCENARIOS.join(',') },
-      targets: { type: 'string', default: TARGET_NAMES.join(',') },
+      targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
       rounds: { type: 'string', default: '1' },
       warmup: { type: 'string', default: '2' },
       'connect-concurrency': { type: 'string', default: '4' },

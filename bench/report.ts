@@ -38,6 +38,10 @@ export type Summary = {
   vsHaproxy?: number;
   /** This target's CPU per op over haproxy's. */
   cpuVsHaproxy?: number;
+  /** This target's p95 over haproxy's. */
+  p95VsHaproxy?: number;
+  /** A moat target's CPU per op over moat-relay's: what watching costs (target: moat-full ≤ 1.10×). */
+  cpuVsRelay?: number;
 };
 
 export type Cell = {
@@ -86,6 +90,10 @@ export function summarize(cells: Cell[]): void {
     if (direct) s.vsDirect = s.opsPerSec / direct.opsPerSec;
     if (haproxy) s.vsHaproxy = s.opsPerSec / haproxy.opsPerSec;
     if (s.cpuUsPerOp !== undefined && haproxy?.cpuUsPerOp) s.cpuVsHaproxy = s.cpuUsPerOp / haproxy.cpuUsPerOp;
+    if (haproxy?.p95Ms) s.p95VsHaproxy = s.p95Ms / haproxy.p95Ms;
+    const relay = peer('moat-relay');
+    if (cell.target.startsWith('moat') && s.cpuUsPerOp !== undefined && relay?.cpuUsPerOp)
+      s.cpuVsRelay = s.cpuUsPerOp / relay.cpuUsPerOp;
   }
 }
 
@@ -101,10 +109,12 @@ export function table(cells: Cell[]): string {
     '×direct',
     '×haproxy',
     'p95 ms',
+    'p95 ×haproxy',
     'CPU µs/op',
     'user',
     'sys',
     'CPU ×haproxy',
+    'CPU ×relay',
     'db µs/op',
     'others%',
     'steal%',
@@ -123,10 +133,12 @@ export function table(cells: Cell[]): string {
       fmt(s.vsDirect, 2, '×'),
       fmt(s.vsHaproxy, 2, '×'),
       fmt(s.p95Ms, 2),
+      fmt(s.p95VsHaproxy, 2, '×'),
       fmt(s.cpuUsPerOp, 1),
       fmt(s.cpuUserUsPerOp, 1),
       fmt(s.cpuSysUsPerOp, 1),
       fmt(s.cpuVsHaproxy, 2, '×'),
+      fmt(s.cpuVsRelay, 2, '×'),
       fmt(s.dbCpuUsPerOp, 1),
       fmt(s.othersPct, 0),
       fmt(s.stealPct, 0),

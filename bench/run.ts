@@ -196,6 +196,9 @@ async function main(opts: Options): Promise<void> {
       moatMain: opts.moatMain,
       moatArgs: opts.moatArgs,
       redisUrl,
+      benchUser: db.users.bench.user,
+      tables: opts.tables,
+      note: log,
     };
     const targets: Target[] = [];
     for (const name of opts.targets) {
@@ -228,7 +231,8 @@ async function main(opts: Options): Promise<void> {
       'QPS: queries/s (connect: connect+auth+SELECT 1+quit cycles/s). p95: per sysbench event ' +
         '(read_only: per 16-query transaction; connect: connect() to the SELECT 1 result).\n' +
         `CPU µs/op: the proxy's utime+stime / ops (clock tick ${1000 / CLK_TCK} ms); db µs/op: mariadbd's. ` +
-        'Ratios: this row over direct / haproxy in the same group. Medians over rounds.',
+        'Ratios: this row over direct / haproxy in the same group; CPU ×relay: over moat-relay ' +
+        '(audit of logins only, no detection). Medians over rounds.',
     );
     const samples = cells.flatMap((c) => c.samples);
     const crowded = samples.filter((s) => (s.othersPct ?? 0) >= 10).length;

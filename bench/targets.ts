@@ -4,12 +4,31 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
+import { configSchema } from '../src/config/schema.ts';
 import { freePort } from '../test/harness/ports.ts';
 
 export { freePort };
 
-export const TARGET_NAMES = ['direct', 'haproxy', 'node-pipe', 'moat', 'moat-redis'] as const;
+export const TARGET_NAMES = [
+  'direct',
+  'haproxy',
+  'node-pipe',
+  'moat',
+  'moat-relay',
+  'moat-full',
+  'moat-redis',
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+/** What `npm run bench` measures without --targets (`moat` is moat-full without the SQL firewall). */
+export const DEFAULT_TARGETS: readonly TargetName[] = [
+  'direct',
+  'haproxy',
+  'node-pipe',
+  'moat-relay',
+  'moat-full',
+  'moat-redis',
+];
+const MOATS: readonly TargetName[] = ['moat', 'moat-relay', 'moat-full', 'moat-redis'];
 
 export type Target = {
   name: TargetName;
@@ -35,6 +54,12 @@ export type StartContext = {
   moatArgs: string[];
   /** The redis-server that `moat-redis` keeps its guard state in (started by run.ts when needed). */
   redisUrl?: string;
+  /** The account sysbench logs in as (moat-full puts it in the SQL firewall's DETECTING mode). */
+  benchUser: string;
+  /** sbtest tables (the firewall's allowlist names each). */
+  tables: number;
+  /** Progress notes (stderr). */
+  note: (line: string) => void;
 };
 
 const HOST = '127.0.0.1';
@@ -171,7 +196,7 @@ export function moatCommand(ctx: StartContext, port: number): { cmd: string; arg
 /** Whether a target can be started here, and if not, why. */
 export function unavailable(name: TargetName, ctx: StartContext): string | undefined {
   if (name === 'moat-redis' && ctx.redisUrl === undefined) return 'no redis-server was started';
-  if (name === 'moat' || name === 'moat-redis') {
+  if (MOATS.includes(name)) {
     const c = moatCommand(ctx, 0);
     return typeof c === 'string' ? c : undefined;
   }
@@ -209,6 +234,32 @@ export async function startTarget(name: TargetName, ctx: StartContext): Promise<
       if (typeof c === 'string') throw new Error(c);
       return spawnProxy(name, ctx, port, c.cmd, c.args);
     }
+    case 'moat-relay': {
+      // moat as a relay that follows but hardly watches: only logins audited, no detection.
+      const cfg = join(ctx.dir, 'moat-relay.yaml');
+      writeFileSync(
+        cfg,
+        `stateDir: ${join(ctx.dir, 'moat-relay-state')}\n` +
+          'audit:\n  sinks:\n    - type: json\n      path: audit.log\n' +
+          '      filter:\n        events: [Connect, Quit, Change user]\n' +
+          'detect:\n  enabled: false\n',
+      );
+      const c = moatCommand(ctx, port);
+      if (typeof c === 'string') throw new Error(c);
+      return spawnProxy(name, ctx, port, c.cmd, [...c.args, '--config', cfg]);
+    }
+    case 'moat-full': {
+      // moat's defaults (every statement audited and detected) plus, where moat has one, the SQL
+      // firewall with the bench account in DETECTING: every statement digested and looked up.
+      const state = join(ctx.dir, 'moat-full-state');
+      const cfg = join(ctx.dir, 'moat-full.yaml');
+      writeFileSync(cfg, `stateDir: ${state}\n`);
+      const c = moatCommand(ctx, port);
+      if (typeof c === 'string') throw new Error(c);
+      const fw = sqlFirewallDetecting(ctx, c, cfg, state);
+      ctx.note(`moat-full: ${fw}`);
+      return spawnProxy(name, ctx, port, c.cmd, [...c.args, '--config', cfg]);
+    }
     case 'moat-redis': {
       // The same moat with its guard state on Redis (a fleet of one): what the shared store costs.
       const cfg = join(ctx.dir, 'moat-redis.yaml');
@@ -221,4 +272,49 @@ export async function startTarget(name: TargetName, ctx: StartContext): Promise<
       return spawnProxy(name, ctx, port, c.cmd, [...c.args, '--config', cfg]);
     }
   }
+}
+
+/**
+ * Puts the bench account's firewall profile in DETECTING (its allowlist: sysbench's statements),
+ * through `moat sqlfw import`, when this moat has an SQL firewall (the `sqlFirewall` config key);
+ * what was done, or why not, for the progress log.
+ */
+function sqlFirewallDetecting(
+  ctx: StartContext,
+  moat: { cmd: string; args: string[] },
+  cfg: string,
+  state: string,
+): string {
+  if (!('sqlFirewall' in configSchema.shape))
+    return 'no sqlFirewall config key in this moat: firewall not used';
+  const file = join(ctx.dir, 'moat-full-firewall.yaml');
+  // sysbench's oltp_point_select and oltp_read_only statements, one digest per table.
+  const statements = ['BEGIN', 'COMMIT'];
+  for (let t = 1; t <= ctx.tables; t++) {
+    statements.push(
+      `SELECT c FROM sbtest${t} WHERE id=1`,
+      `SELECT c FROM sbtest${t} WHERE id BETWEEN 1 AND 2`,
+      `SELECT SUM(k) FROM sbtest${t} WHERE id BETWEEN 1 AND 2`,
+      `SELECT c FROM sbtest${t} WHERE id BETWEEN 1 AND 2 ORDER BY c`,
+      `SELECT DISTINCT c FROM sbtest${t} WHERE id BETWEEN 1 AND 2 ORDER BY c`,
+    );
+  }
+  writeFileSync(
+    file,
+    `version: 1\nprofiles:\n  - account: ${ctx.benchUser}@%\n    mode: DETECTING\n    digests:\n` +
+      statements.map((q) => `      - statement: ${JSON.stringify(q)}\n`).join(''),
+  );
+  const main = moat.args[0]!;
+  try {
+    execFileSync(moat.cmd, [main, 'sqlfw', 'import', file, '--config', cfg], {
+      cwd: ctx.dir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    const why = (e.stderr ?? e.message).trim().split('\n')[0];
+    return `sqlFirewall exists but \`moat sqlfw import\` failed (${why}): firewall not used`;
+  }
+  return `SQL firewall: ${ctx.benchUser}@% in DETECTING (${statements.length} digests, stateDir ${state})`;
 }

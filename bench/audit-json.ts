@@ -1,0 +1,81 @@
+// Micro-benchmark (not a test): what one JSON-lines audit record costs to serialise, before
+// (JSON.stringify of the record + the escape pass, what jsonLines rendered up to 2026-12-08) and
+// after (auditJson, the precompiled serializer), and a batch joined into one buffer as the file
+// output writes it. Records are sysbench-like Query events built by fromCommand.
+//
+//   node bench/audit-json.ts [--records 2000] [--rounds 200]
+import { parseArgs } from 'node:util';
+import type { AuditEvent } from '../src/audit/event.ts';
+import { fromCommand } from '../src/audit/from-gateway.ts';
+import { jsonLine, jsonLines } from '../src/audit/sinks/json.ts';
+
+const { values } = parseArgs({
+  options: { records: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '200' } },
+});
+const N = Number(values.records);
+const ROUNDS = Number(values.rounds);
+
+const records: AuditEvent[] = [];
+for (let i = 0; i < N; i++) {
+  records.push(
+    fromCommand(
+      {
+        session: (1 << 30) + (i % 32),
+        user: 'bench',
+        clientAddress: '127.0.0.1',
+        clientPort: 40000 + (i % 32),
+        database: 'sbtest',
+        command: 'Query',
+        statement: `SELECT c FROM sbtest${1 + (i % 4)} WHERE id=${(i * 7919) % 10000}`,
+        statementTruncated: false,
+        statementBytes: 40,
+        status: 'OK',
+        errorCode: 0,
+        sqlState: null,
+        errorMessage: null,
+        rows: 1,
+        affectedRows: 0,
+        startedAt: Date.now() + i,
+        durationMs: 0.1 + (i % 97) / 1000,
+      },
+      'bench-host',
+    ),
+  );
+}
+
+const before = (e: AuditEvent) => `${jsonLine(e)}\n`;
+const after = jsonLines().render;
+
+/** ns per record over ROUNDS batches of N: each batch rendered and joined into one Buffer. */
+function measure(render: (e: AuditEvent) => string): { ns: number; bytes: number } {
+  let bytes = 0;
+  const out: string[] = new Array(N);
+  const start = process.hrtime.bigint();
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < N; i++) out[i] = render(records[i]!);
+    bytes += Buffer.from(out.join('')).length;
+  }
+  const ns = Number(process.hrtime.bigint() - start) / (ROUNDS * N);
+  return { ns, bytes };
+}
+
+// Same output, or the comparison means nothing.
+for (const e of records) if (before(e) !== after(e)) throw new Error(`outputs differ for ${before(e)}`);
+
+// Warm both up, then alternate so that drift hits both alike; the median of five runs each.
+measure(before);
+measure(after);
+const b: number[] = [];
+const a: number[] = [];
+for (let k = 0; k < 5; k++) {
+  b.push(measure(before).ns);
+  a.push(measure(after).ns);
+}
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const mb = median(b);
+const ma = median(a);
+console.log(`audit JSON line, ${N} records per batch × ${ROUNDS} batches, batch joined into one Buffer`);
+console.log(`before  JSON.stringify + escape pass  ${mb.toFixed(0).padStart(5)} ns/record`);
+console.log(
+  `after   auditJson (precompiled)       ${ma.toFixed(0).padStart(5)} ns/record  (${(mb / ma).toFixed(2)}× faster)`,
+);
