@@ -12,7 +12,7 @@ export const START_HELP = `Usage: moat start [options]
 Runs the gateway: clients connect to moat's listeners, moat relays them to the backend.
 Options override the same keys of the config file.
 
-  --config FILE             YAML config file (see README: Configuration)
+  --config FILE             YAML config file (see docs/configuration.md)
   --listen ADDR             listener, repeatable: 127.0.0.1:3307 | [::]:3307 | unix:/run/moat.sock
                             (config: listeners[].address; default 127.0.0.1:3307)
   --backend ADDR            the database server: 127.0.0.1:3306 | unix:/run/mysqld/mysqld.sock
