@@ -19,6 +19,8 @@ import { POSTURE_OFF, type PostureResult } from '../posture/runner.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
 import { likeRegExp } from '../sql/like.ts';
+import { callProcedure, ProcedureError, sqlfwTables } from '../sqlfw/admin.ts';
+import type { SqlFirewall } from '../sqlfw/engine.ts';
 import { FleetUnavailableError, type FleetView } from '../state/redis/fleet.ts';
 import { adminTables } from './admin-tables.ts';
 import { FLEET_TABLES } from './fleet-tables.ts';
@@ -50,6 +52,8 @@ export interface AdminRuntime {
   posture(): PostureResult | null;
   /** Runs the posture check now. Throws AdminError when it is not configured. */
   checkPosture(): Promise<PostureResult>;
+  /** The SQL firewall (sqlfw/): its tables and CALL mysql.sp_* statements; absent: none. */
+  sqlFirewall?: SqlFirewall | null;
 }
 
 export interface SqlErrorRow {
@@ -92,7 +96,8 @@ export class AdminError extends Error {
   }
 }
 
-export const SCHEMAS = ['information_schema', 'moat', 'performance_schema'] as const;
+// `mysql` holds MySQL Enterprise Firewall's tables (mysql.firewall_users …) when the SQL firewall is on.
+export const SCHEMAS = ['information_schema', 'moat', 'mysql', 'performance_schema'] as const;
 
 const UNIT_MS: Record<string, number> = { SECOND: 1000, MINUTE: 60_000, HOUR: 3_600_000, DAY: 86_400_000 };
 const WRITE = /^\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|TRUNCATE|RENAME|GRANT|REVOKE|LOAD)\b/i;
@@ -123,7 +128,12 @@ export class AdminEngine {
   constructor(runtime: AdminRuntime, admin: AdminGuard | null = null) {
     this.rt = runtime;
     this.admin = admin;
-    this.tables = [...LOCAL_TABLES, ...FLEET_TABLES, ...(admin === null ? [] : adminTables(admin.guard))];
+    this.tables = [
+      ...LOCAL_TABLES,
+      ...FLEET_TABLES,
+      ...(admin === null ? [] : adminTables(admin.guard)),
+      ...(runtime.sqlFirewall == null ? [] : sqlfwTables(runtime.sqlFirewall)),
+    ];
     this.db = new DatabaseSync(':memory:', { allowExtension: false });
     this.db.enableDefensive(true);
     for (const s of SCHEMAS) this.db.exec(`ATTACH DATABASE ':memory:' AS ${s}`);
@@ -220,6 +230,25 @@ export class AdminEngine {
         return { kind: 'ok', affectedRows: 0 };
       },
       'RELOAD',
+    ],
+    [
+      // MySQL Enterprise Firewall's procedures (sqlfw/admin.ts); every call is an Admin audit record.
+      /^CALL\s+(?:`?mysql`?\s*\.\s*)?`?(\w+)`?\s*\(([\s\S]*)\)$/i,
+      (m) => {
+        const fw = this.rt.sqlFirewall;
+        if (fw == null)
+          throw new AdminError(
+            formatServerError('ER_UNKNOWN_ERROR', 'the SQL firewall is off (sqlFirewall.enabled)'),
+          );
+        try {
+          const r = callProcedure(fw, m[1]!, m[2]!);
+          return { kind: 'ok', affectedRows: r.affectedRows, info: r.info };
+        } catch (e) {
+          if (e instanceof ProcedureError) throw new AdminError(e.error);
+          throw e;
+        }
+      },
+      'FIREWALL_ADMIN',
     ],
     [
       /^CHECK\s+POSTURE$/i,

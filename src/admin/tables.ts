@@ -10,7 +10,7 @@ import type { FleetView } from '../state/redis/fleet.ts';
 import type { SqlErrorRow } from './engine.ts';
 
 export interface TableDef {
-  schema: 'performance_schema' | 'information_schema' | 'moat';
+  schema: 'performance_schema' | 'information_schema' | 'moat' | 'mysql';
   name: string;
   /** Column name → SQLite type (INTEGER or TEXT): the admin port tells clients numbers from text. */
   columns: ReadonlyArray<readonly [string, 'INTEGER' | 'TEXT']>;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { auditConfigSchema } from '../audit/config.ts';
 import { detectConfigSchema } from '../detect/config.ts';
 import { firewallConfigSchema } from '../firewall/config.ts';
+import { sqlFirewallConfigSchema } from '../sqlfw/config.ts';
 import { stateConfigSchema } from '../state/config.ts';
 import { parseEndpoint } from './address.ts';
 
@@ -351,6 +352,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Mirror blocks into an nftables table of moat's own (src/firewall/config.ts). Off by default. */
   firewall: firewallConfigSchema.prefault({}),
+  /** The SQL firewall, MySQL Enterprise Firewall's model (src/sqlfw/config.ts, docs/sqlfw.md). */
+  sqlFirewall: sqlFirewallConfigSchema.prefault({}),
   /** Where the guard's state lives: SQLite in stateDir (default) or a Redis shared by a fleet (src/state/config.ts). */
   state: stateConfigSchema.prefault({}),
   log: z

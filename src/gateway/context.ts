@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import type { LoginOutcome } from '../guard/failure.ts';
 import type { Guard } from '../guard/guard.ts';
+import type { SqlFirewall } from '../sqlfw/engine.ts';
 import type { BackendTarget } from './backend.ts';
 import type { CommandEvent } from './events.ts';
 import type { BackendThreadOf } from './follow/kill.ts';
@@ -42,4 +43,6 @@ export interface GatewayContext {
   readonly shuttingDown: () => boolean;
   /** A logged-in session's backend thread id by its moat id (KILL by the greeted id). */
   readonly backendThreadOf: BackendThreadOf;
+  /** The SQL firewall (null when sqlFirewall.enabled is false). */
+  readonly sqlFirewall?: SqlFirewall | null;
 }

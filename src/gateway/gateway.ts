@@ -30,6 +30,8 @@ import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
 import { POSTURE_OFF, PostureRunner } from '../posture/runner.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
 import { writeErr } from '../protocol/packets/result.ts';
+import { SqlFirewall } from '../sqlfw/engine.ts';
+import { SqlfwStore } from '../sqlfw/store.ts';
 import { RedisFleet } from '../state/redis/fleet.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
 import { type BackendTarget, backendTlsFiles } from './backend.ts';
@@ -104,6 +106,8 @@ export class Gateway {
   private readonly startedAt = Date.now();
   /** The audit log (null when audit.enabled is false). */
   audit: AuditLog | null = null;
+  /** The SQL firewall (src/sqlfw/; null when sqlFirewall.enabled is false). */
+  sqlFirewall: SqlFirewall | null = null;
   private auditTimer: NodeJS.Timeout | null = null;
 
   /** Attack detection over the command stream (null when detect.enabled is false). */
@@ -223,6 +227,8 @@ export class Gateway {
     const log = this.log;
     const metrics = this.metrics;
     this.debugCommands = log.isLevelEnabled('debug');
+    this.sqlFirewall = this.openSqlFirewall();
+    const sqlFirewall = this.sqlFirewall;
     this.ctx = {
       config: c,
       log,
@@ -233,6 +239,7 @@ export class Gateway {
       backendTlsFiles: backendTlsFiles(c.backend.tls),
       onCommand: (e) => {
         metrics.command(e);
+        sqlFirewall?.observe(e);
         if (this.detector !== null) {
           const findings = this.detector.observe(e);
           for (let i = 0; i < findings.length; i++) this.onFinding(findings[i]!);
@@ -259,6 +266,7 @@ export class Gateway {
       },
       shuttingDown: () => this.stopping,
       backendThreadOf: (id) => this.sessions.get(id)?.backendThread ?? null,
+      sqlFirewall,
     };
     this.loadTcpWrappers();
     mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
@@ -457,6 +465,7 @@ export class Gateway {
       status: () => statusRows(guard, this.startedAt, this.fleet, this.firewall),
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
       posture: () => this.posture?.last ?? null,
+      sqlFirewall: this.sqlFirewall,
       checkPosture: () => {
         if (this.posture === null) throw new AdminError(formatServerError('ER_UNKNOWN_ERROR', POSTURE_OFF));
         return this.posture.run();
@@ -665,6 +674,7 @@ export class Gateway {
         );
       }
       this.detector?.sessionEnded(s.id);
+      this.sqlFirewall?.sessionEnded(s.id);
       const b = s.relayBytes();
       this.metrics.relayed.fromClient += b.fromClient;
       this.metrics.relayed.fromBackend += b.fromBackend;
@@ -703,5 +713,22 @@ export class Gateway {
     this.persistence = null;
     await this.firewall?.close();
     this.firewall = null;
+    this.sqlFirewall?.close();
+    this.sqlFirewall = null;
+  }
+
+  /** The SQL firewall over stateDir/sqlfw.sqlite; its Alerts go to the audit log. */
+  private openSqlFirewall(): SqlFirewall | null {
+    const c = this.config;
+    if (!c.sqlFirewall.enabled) return null;
+    mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
+    const fw = new SqlFirewall(c.sqlFirewall, new SqlfwStore(join(c.stateDir, 'sqlfw.sqlite')), this.log);
+    fw.instance = c.audit.instance;
+    fw.onAlert = (e) => this.record(e);
+    // A mode, membership or network change applies to live sessions at their next statement.
+    fw.onChange = () => {
+      for (const s of this.sessions.values()) s.refreshSqlFirewall();
+    };
+    return fw;
   }
 }

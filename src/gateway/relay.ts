@@ -12,6 +12,12 @@ import type { Follower } from './follow/follower.ts';
 export interface RelayHooks {
   /** The client sent COM_CHANGE_USER; the relay is suspended; `bytes` start with that packet. */
   onChangeUser(bytes: Buffer): void;
+  /**
+   * A statement the SQL firewall judges first (PROTECTING): only the client side is held (the
+   * backend's answers to earlier commands keep flowing); `bytes` start with that packet.
+   * The session calls resumeClient() with what is to be relayed next.
+   */
+  onStatement?(bytes: Buffer): void;
   /** One leg closed or failed; the relay has already torn the other one down. */
   onClose(side: 'client' | 'backend', error: Error | null): void;
 }
@@ -25,6 +31,10 @@ export class Relay {
   private held: Buffer | null = null;
   private active = false;
   private closed = false;
+  /** What the client scanner was paused for. */
+  private pausedFor: 'change-user' | 'statement' = 'change-user';
+  /** The client side is held while a statement is judged (holdClient / resumeClient). */
+  private clientHeld = false;
   bytesFromClient = 0;
   bytesFromBackend = 0;
 
@@ -38,7 +48,12 @@ export class Relay {
     const onChangeUser = follower.options.onChangeUser;
     follower.options.onChangeUser = () => {
       this.clientScanner.pause();
+      this.pausedFor = 'change-user';
       onChangeUser();
+    };
+    follower.options.onHoldStatement = () => {
+      this.clientScanner.pause();
+      this.pausedFor = 'statement';
     };
     client.setNoDelay(true);
     backend.setNoDelay(true);
@@ -101,6 +116,11 @@ export class Relay {
       // Paused at COM_CHANGE_USER. A header that began in an earlier chunk was held back whole.
       const at = stop < 0 ? 0 : heldLen + stop;
       if (at > 0) this.backend.write(data.subarray(0, at));
+      if (this.pausedFor === 'statement' && this.hooks.onStatement !== undefined) {
+        this.holdClient();
+        this.hooks.onStatement(data.subarray(at));
+        return;
+      }
       this.suspend();
       this.hooks.onChangeUser(data.subarray(at));
       return;
@@ -130,8 +150,27 @@ export class Relay {
   };
 
   private readonly onBackendDrain = (): void => {
-    if (this.active) this.client.resume();
+    // A held client stays paused: its bytes belong to the session until resumeClient().
+    if (this.active && !this.clientHeld) this.client.resume();
   };
+
+  /** Stops reading the client only (a statement is being judged); the backend side relays on. */
+  private holdClient(): void {
+    this.clientHeld = true;
+    this.client.off('data', this.onClientData);
+    this.client.pause();
+  }
+
+  /** After a judged statement: `bytes` (the statement if let through, then what followed it) first. */
+  resumeClient(bytes: Buffer | null): void {
+    if (this.closed || !this.clientHeld) return;
+    this.clientHeld = false;
+    this.clientScanner.reset();
+    this.held = null;
+    this.client.on('data', this.onClientData);
+    if (bytes !== null && bytes.length > 0) this.onClientData(bytes);
+    if (this.active && !this.clientHeld) this.client.resume();
+  }
 
   private readonly onClientEnd = (): void => {
     this.backend.end();

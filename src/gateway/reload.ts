@@ -33,6 +33,9 @@ export const RELOAD_EFFECT: { readonly [K in keyof Config]-?: ReloadEffect } = {
   posture: 'restart',
   // Firewall mode and table are set up (and the nftables table created) at start.
   firewall: 'restart',
+  // The profiles themselves change at run time (CALL mysql.sp_set_firewall_mode); the section's
+  // switches are read once.
+  sqlFirewall: 'restart',
   // The store (SQLite file or Redis connection) is opened at start.
   state: 'restart',
   // The level is applied; the destination stays.

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Admission } from '../guard/guard.ts';
 import { type ClientTls, mysqlDn } from '../guard/rules.ts';
-import { Cap, FRAMING_CAPS, RELAYABLE_CAPS, relayableExtended } from '../protocol/constants.ts';
+import { Cap, Com, FRAMING_CAPS, RELAYABLE_CAPS, relayableExtended } from '../protocol/constants.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { readChangeUser, writeChangeUser } from '../protocol/packets/change-user.ts';
@@ -23,6 +23,8 @@ import {
   writeHandshakeResponse,
 } from '../protocol/packets/handshake-response.ts';
 import { writeErr } from '../protocol/packets/result.ts';
+import { splitPayload } from '../protocol/writer.ts';
+import type { SessionView } from '../sqlfw/engine.ts';
 import { type AuthOutcome, relayAuth } from './auth-relay.ts';
 import { BackendError, type BackendLink, connectBackend } from './backend.ts';
 import { ChannelClosedError, PacketChannel } from './channel.ts';
@@ -525,6 +527,9 @@ export class Session {
     });
     this.follower = follower;
     this.relay = new Relay(this.socket, link.channel.socket, follower, {
+      onStatement: (bytes) => {
+        this.judgeHeld(bytes).catch((e: unknown) => this.close(`sql firewall: ${(e as Error).message}`));
+      },
       onChangeUser: (bytes) => {
         this.changeUser(bytes).catch((e: unknown) =>
           this.close(`change user failed: ${(e as Error).message}`),
@@ -532,7 +537,85 @@ export class Session {
       },
       onClose: (side, error) => this.closed(side === 'client' ? 'client closed' : 'backend closed', error),
     });
+    this.refreshSqlFirewall();
     this.relay.start(clientRest.leftover, backendRest.leftover);
+  }
+
+  /** The SQL firewall profiles this session is under (null: none, or the firewall is off). */
+  private sqlfwView: SessionView | null = null;
+  /** Reads the one held statement packet (created at the first, reattached after). */
+  private statementChannel: PacketChannel | null = null;
+
+  /**
+   * Matches this session to its SQL firewall profiles: at login, after COM_CHANGE_USER, and when a
+   * profile changes (the gateway calls every live session). Only a PROTECTING profile makes the
+   * client sink hold statements back; every other session's stream is untouched.
+   */
+  refreshSqlFirewall(): void {
+    const fw = this.ctx.sqlFirewall;
+    if (fw == null || this.follower === null || this.isClosed()) return;
+    this.sqlfwView = fw.attach({
+      session: this.id,
+      user: this.identity.user,
+      ip: this.origin.address,
+      local: this.origin.local,
+    });
+    this.follower.client.hold = this.sqlfwView.protecting;
+  }
+
+  /**
+   * PROTECTING: the client's COM_QUERY / COM_STMT_PREPARE was held back before any byte of it was
+   * relayed. Read that one packet whole, judge its digest, then either relay it (fed back through
+   * the relay, so the follower sees the command as usual) or answer EE's 1045 in its place: the
+   * server never sees a refused statement. Later commands the client pipelined stay queued behind.
+   */
+  private async judgeHeld(bytes: Buffer): Promise<void> {
+    const relay = this.relay!;
+    const follower = this.follower!;
+    // These bytes were counted when they arrived and are counted again when relayed.
+    relay.bytesFromClient -= bytes.length;
+    let ch = this.statementChannel;
+    if (ch === null) {
+      ch = new PacketChannel(this.socket, this.ctx.config.limits.maxPacketSize);
+      this.statementChannel = ch;
+    } else ch.reattach(this.socket);
+    ch.prepend(bytes);
+    let packet: Awaited<ReturnType<PacketChannel['read']>>;
+    let rest: ReturnType<PacketChannel['detach']>;
+    try {
+      packet = await ch.read();
+    } finally {
+      rest = ch.detach();
+    }
+    if (this.isClosed()) return;
+    const view = this.sqlfwView;
+    const payload = packet.payload;
+    // The same prefix the follower captures (limits.maxStatementLength), so that a digest learned
+    // in RECORDING from the follower's events is the digest judged here.
+    const max = this.ctx.config.limits.maxStatementLength;
+    const text = payload.toString('utf8', 1, 1 + Math.min(payload.length - 1, max));
+    const truncated = payload.length - 1 > max;
+    const command = payload[0] === Com.QUERY ? 'Query' : 'Stmt_prepare';
+    const verdict =
+      view === null || !view.protecting || this.ctx.sqlFirewall == null
+        ? null
+        : this.ctx.sqlFirewall.judge(view, text, truncated, command);
+    if (verdict === null || verdict.action !== 'block') {
+      follower.client.judged = true;
+      const raw = splitPayload(payload, packet.seq);
+      relay.resumeClient(rest.leftover === null ? raw : Buffer.concat([raw, rest.leftover]));
+      return;
+    }
+    // The refusal answers this statement, so it must come after the answers to the commands the
+    // client sent before it (the backend side relays on meanwhile).
+    if (follower.queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        follower.onQueueEmpty = resolve;
+      });
+    }
+    if (this.isClosed()) return;
+    this.socket.write(writeErr(formatServerError('ER_FIREWALL_BLOCKED'), (packet.seq + 1) & 0xff));
+    relay.resumeClient(rest.leftover);
   }
 
   /**
@@ -596,6 +679,7 @@ export class Session {
     const clientRest = client.detach();
     const backendRest = link.channel.detach();
     this.state = 'command';
+    this.refreshSqlFirewall();
     this.relay!.start(clientRest.leftover, backendRest.leftover);
   }
 

@@ -78,6 +78,9 @@ export const SERVER_ERRORS = {
     message: "Variable '%s' is a read only variable",
   },
   ER_SP_DOES_NOT_EXIST: { code: 1305, state: '42000', message: 'FUNCTION %s does not exist' },
+  // MySQL Enterprise Firewall's refusal in PROTECTING mode: EE answers with 1045 / 28000 and this
+  // text (its manual's examples); moat's own name, EE's numbers, so clients handle it alike.
+  ER_FIREWALL_BLOCKED: { code: 1045, state: '28000', message: 'Statement was blocked by Firewall' },
   ER_CONNECTION_KILLED: { code: 1927, state: '70100', message: 'Connection was killed' },
   ER_SECURE_TRANSPORT_REQUIRED: {
     code: 3159,

@@ -12,6 +12,10 @@ export class ClientSink implements ScanSink {
   private readonly f: Follower;
   /** Between the server's LOCAL INFILE request and the client's empty end-of-file packet. */
   inFile = false;
+  /** The SQL firewall protects this session: statements are held back and judged first. */
+  hold = false;
+  /** One-shot: the statement starting now was judged and let through; follow it as usual. */
+  judged = false;
   private com = 0;
 
   constructor(follower: Follower) {
@@ -23,6 +27,14 @@ export class ClientSink implements ScanSink {
     if (this.inFile) {
       if (length === 0) this.inFile = false;
       return 0;
+    }
+    // Before `following`: a follower that lost track of the answers must not let statements by.
+    if (this.hold && (first === Com.QUERY || first === Com.STMT_PREPARE)) {
+      if (this.judged) this.judged = false;
+      else {
+        f.options.onHoldStatement?.();
+        return 0;
+      }
     }
     if (!f.following) return 0;
     if (first < 0) {

@@ -53,6 +53,11 @@ export interface FollowerOptions {
   onEvent: (e: CommandEvent) => void;
   /** The client sent COM_CHANGE_USER: the session takes the stream over (scanner is paused). */
   onChangeUser: () => void;
+  /**
+   * A COM_QUERY / COM_STMT_PREPARE to be judged before it is relayed (the session's SQL firewall
+   * profile is in PROTECTING; ClientSink.hold): the session takes that packet (scanner is paused).
+   */
+  onHoldStatement?: () => void;
   /** The follower lost track (malformed response, unsupported command): for a log line. */
   onLost: (why: string) => void;
   /** moat session id → its backend thread, for KILL by the greeted id (kill.ts); none: no mapping. */
@@ -83,6 +88,8 @@ export class Follower {
   lastStatus = 0;
   /** Called when the last pending command finished (graceful shutdown waits for this). */
   onIdle: (() => void) | null = null;
+  /** One-shot: the queue is empty (a refused statement's ERR must follow every earlier answer). */
+  onQueueEmpty: (() => void) | null = null;
   readonly client: ClientSink;
   readonly server: ServerSink;
 
@@ -130,6 +137,13 @@ export class Follower {
     const cmd = this.queue.shift();
     if (cmd !== undefined) this.emit(cmd);
     if (this.queue.length === 0 && this.onIdle !== null) this.onIdle();
+    if (this.queue.length === 0) this.queueEmptied();
+  }
+
+  private queueEmptied(): void {
+    const f = this.onQueueEmpty;
+    this.onQueueEmpty = null;
+    f?.();
   }
 
   get inTransaction(): boolean {
@@ -169,6 +183,7 @@ export class Follower {
       this.emit(cmd);
     }
     this.queue.length = 0;
+    this.queueEmptied();
   }
 
   /** After COM_CHANGE_USER or COM_RESET_CONNECTION the server forgets prepared statements. */
