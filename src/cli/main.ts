@@ -6,6 +6,7 @@ import { demo } from './demo.ts';
 import { FIREWALL_HELP, firewall } from './firewall.ts';
 import { hashPassword } from './hash-password.ts';
 import { OPS_COMMANDS, OPS_HELP, OpsError, ops } from './ops.ts';
+import { SQLFW_HELP, sqlfw } from './sqlfw.ts';
 import { START_HELP, StartError, start } from './start.ts';
 import { hashToken, newToken } from './token.ts';
 
@@ -17,6 +18,7 @@ Commands:
   check           the posture of the server behind moat: findings, each with its fix (moat check --help)
   firewall rules  the nftables rules that admit only moat to the backend (moat firewall --help)
   audit grep      search audit files (moat audit --help)
+  sqlfw export|import  the SQL firewall's allowlists as a YAML file (moat sqlfw --help)
   hash-password   print the stored form of a password for admin.users (reads it from stdin)
   new-token       make an API token and the hash for admin.http.tokenSha256
   hash-token      print the SHA-256 of a token read from stdin
@@ -27,7 +29,12 @@ moat is a security gateway for MySQL and MariaDB. See README.md.
 `;
 
 /** `moat help <command>`. */
-const HELPS: Record<string, string> = { start: START_HELP, check: CHECK_HELP, firewall: FIREWALL_HELP };
+const HELPS: Record<string, string> = {
+  start: START_HELP,
+  check: CHECK_HELP,
+  firewall: FIREWALL_HELP,
+  sqlfw: SQLFW_HELP,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -45,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return check(rest);
     case 'firewall':
       return firewall(rest);
+    case 'sqlfw':
+      return sqlfw(rest);
     case 'new-token':
       return newToken();
     case 'hash-token':
