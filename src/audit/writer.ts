@@ -169,10 +169,20 @@ export class SinkWriter {
       const n = Math.min(this.queue.length, MAX_BATCH);
       try {
         await this.output.prepare();
-        const records = this.render(this.queue.slice(0, n));
-        await this.output.write(records);
+        const batch = this.queue.slice(0, n);
+        let count: number;
+        if (this.format.encode !== undefined && this.output.writeBytes !== undefined) {
+          // One Buffer for the batch, written by the format's compiled serializer (JSON lines).
+          const encoded = this.format.encode(batch.map(redacted), this.renderFailed);
+          await this.output.writeBytes(encoded.data);
+          count = encoded.count;
+        } else {
+          const records = this.render(batch);
+          await this.output.write(records);
+          count = records.length;
+        }
         this.queue.splice(0, n);
-        this.written += records.length;
+        this.written += count;
         this.recovered();
       } catch (err) {
         this.failed(err, n);
@@ -187,11 +197,15 @@ export class SinkWriter {
       try {
         out.push(this.format.render(redacted(e)));
       } catch (err) {
-        this.report(new AuditError('MOAT_AUDIT_RENDER_FAILED', `cannot render a ${e.name} record`, err));
+        this.renderFailed(e, err);
       }
     }
     return out;
   }
+
+  private readonly renderFailed = (e: AuditEvent, err: unknown): void => {
+    this.report(new AuditError('MOAT_AUDIT_RENDER_FAILED', `cannot render a ${e.name} record`, err));
+  };
 
   private failed(err: unknown, n: number): void {
     const sent = err instanceof AuditError ? err.written : 0;

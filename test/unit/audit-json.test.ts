@@ -1,11 +1,17 @@
-// The precompiled JSON-lines serializer (auditJson) writes exactly what JSON.stringify plus
-// jsonLine's escapes wrote for every record: same bytes, same key order, same escapes.
+// The precompiled JSON-lines serializer writes exactly what JSON.stringify plus jsonLine's escapes
+// wrote for every record: same bytes, same key order, same escapes; a batch is those lines joined.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AUDIT_EVENT_NAMES } from '../../src/audit/config.ts';
 import { type AuditEvent, emptyEvent } from '../../src/audit/event.ts';
 import { fromCommand } from '../../src/audit/from-gateway.ts';
-import { auditJson, jsonLine, jsonLines, jsonString } from '../../src/audit/sinks/json.ts';
+import {
+  auditJsonLine,
+  encodeJsonLines,
+  jsonLine,
+  jsonLines,
+  jsonString,
+} from '../../src/audit/sinks/json.ts';
 import { event } from './audit-helpers.ts';
 
 /** Every string a client can put into a record that some escape rule is about. */
@@ -24,7 +30,7 @@ const STRINGS = [
   'latin-1 é ü ß, CJK 表, Arabic ع',
 ];
 
-describe('auditJson', () => {
+describe('JSON lines serializer', () => {
   test('every string is escaped as jsonLine escapes it', () => {
     for (const s of STRINGS) assert.equal(jsonString(s), jsonLine(s), JSON.stringify(s));
     // Every BMP code unit once, alone and inside text.
@@ -37,7 +43,8 @@ describe('auditJson', () => {
 
   test('the same bytes as jsonLine for every event name and every field', () => {
     for (const name of AUDIT_EVENT_NAMES) {
-      assert.equal(auditJson(emptyEvent(name, 'moat-1')), jsonLine(emptyEvent(name, 'moat-1')), name);
+      const empty = emptyEvent(name, 'moat-1');
+      assert.equal(auditJsonLine(empty), `${jsonLine(empty)}\n`, name);
       for (const s of STRINGS) {
         const e: AuditEvent = event(name, {
           user: s,
@@ -56,7 +63,7 @@ describe('auditJson', () => {
           tlsVersion: 'TLSv1.3',
           tlsCipher: 'TLS_AES_256_GCM_SHA384',
         });
-        assert.equal(auditJson(e), jsonLine(e), `${name} ${JSON.stringify(s)}`);
+        assert.equal(auditJsonLine(e), `${jsonLine(e)}\n`, `${name} ${JSON.stringify(s)}`);
       }
     }
   });
@@ -64,7 +71,7 @@ describe('auditJson', () => {
   test('numbers as JSON.stringify writes them (negative zero, fractions, non-finite as null)', () => {
     for (const n of [0, -0, 1, -1, 0.1, 1e21, 123456.789, 2 ** 53, Number.NaN, Infinity]) {
       const e = event('Query', { durationMs: n, rows: n });
-      assert.equal(auditJson(e), jsonLine(e), String(n));
+      assert.equal(auditJsonLine(e), `${jsonLine(e)}\n`, String(n));
     }
   });
 
@@ -96,5 +103,24 @@ describe('auditJson', () => {
     assert.equal(line.indexOf('\n'), line.length - 1);
     assert.ok(!/[\u2028\u202e]/.test(line));
     assert.deepEqual(JSON.parse(line), e);
+  });
+
+  test('a batch is its records joined, in one Buffer; a record that cannot be written is left out and reported', () => {
+    const batch: AuditEvent[] = [];
+    for (let i = 0; i < 3000; i++)
+      batch.push(event('Query', { statement: `SELECT ${i} -- ${STRINGS[i % STRINGS.length]}` }));
+    const bad = event('Query', { statement: 'x' });
+    Object.defineProperty(bad, 'user', {
+      get() {
+        throw new Error('unreadable');
+      },
+    });
+    const failed: AuditEvent[] = [];
+    const { data, count } = encodeJsonLines([...batch.slice(0, 1500), bad, ...batch.slice(1500)], (e) =>
+      failed.push(e),
+    );
+    assert.equal(count, batch.length);
+    assert.deepEqual(failed, [bad]);
+    assert.equal(data.toString('utf8'), batch.map((e) => `${jsonLine(e)}\n`).join(''));
   });
 });

@@ -118,10 +118,18 @@ export class FileOutput implements Output {
     if (this.hasRecords && isDue(this.size, this.startedAt, this.now(), this.o.policy)) await this.rotate();
   }
 
-  async write(records: readonly string[]): Promise<void> {
+  write(records: readonly string[]): Promise<void> {
+    return this.writeData(Buffer.from((this.size === 0 ? this.o.format.header : '') + records.join('')));
+  }
+
+  writeBytes(batch: Buffer): Promise<void> {
+    const header = this.size === 0 ? this.o.format.header : '';
+    return this.writeData(header === '' ? batch : Buffer.concat([Buffer.from(header), batch]));
+  }
+
+  private async writeData(data: Buffer): Promise<void> {
     if (this.handle === null) await this.prepare();
     const handle = this.handle!;
-    const data = Buffer.from((this.size === 0 ? this.o.format.header : '') + records.join(''));
     const before = this.size;
     try {
       await writeAll(handle, data);

@@ -14,6 +14,14 @@ export interface Format {
   render(e: AuditEvent): string;
   /** A file was opened holding `size` bytes: numbered formats (Enterprise XML) restart from here. */
   fileStarted?(size: number, at: Date): void;
+  /**
+   * A whole batch as the bytes render() would give joined (JSON lines: one Buffer, no string per
+   * record); `count` records made it, the others went to onError.
+   */
+  encode?(
+    batch: readonly AuditEvent[],
+    onError: (e: AuditEvent, err: unknown) => void,
+  ): { data: Buffer; count: number };
 }
 
 export interface Output {
@@ -24,6 +32,8 @@ export interface Output {
   prepare(): Promise<void>;
   /** Writes the whole batch or throws an AuditError leaving the destination as it was. */
   write(records: readonly string[]): Promise<void>;
+  /** The same for a batch already encoded (Format.encode), where the output takes bytes. */
+  writeBytes?(data: Buffer): Promise<void>;
   /** Starts a new file now (no-op for syslog). */
   rotate(): Promise<void>;
   close(): Promise<void>;
