@@ -17,6 +17,7 @@ import { normalizeAddress } from '../gateway/address.ts';
 import { bindServer } from '../gateway/bind.ts';
 import { type ClientAddress, InvalidAddressError, parseClientAddress } from '../net/address.ts';
 import { POSTURE_OFF } from '../posture/runner.ts';
+import { reportRows } from '../sqlfw/admin.ts';
 import { FleetUnavailableError } from '../state/redis/fleet.ts';
 import type { AdminRuntime } from './engine.ts';
 import type { AdminGuard } from './guard.ts';
@@ -228,6 +229,13 @@ export class AdminHttp {
         }
         case '/api/posture':
           return postureView(rt.posture());
+        case '/api/sqlfw/report': {
+          // The SQL firewall's learning report: digests its DETECTING / PROTECTING profiles met
+          // that their lists lack (moat.firewall_report on the admin port).
+          if (rt.sqlFirewall == null)
+            throw new HttpError(404, 'the SQL firewall is off (sqlFirewall.enabled)');
+          return { report: reportRows(rt.sqlFirewall) };
+        }
       }
       throw new HttpError(404, `no such endpoint: GET ${path}`);
     }

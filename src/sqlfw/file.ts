@@ -85,10 +85,16 @@ export function parseAllowlistFile(text: string, name: string): StoredState {
   }
   const r = fileSchema.safeParse(raw);
   if (!r.success) {
-    // A union reports every branch; the deepest issue names the entry best.
-    const issues = r.error.issues.flatMap((i) =>
-      i.code === 'invalid_union' ? i.errors.flat().map((u) => ({ ...u, path: [...i.path, ...u.path] })) : [i],
-    );
+    // A union reports every branch (nested for a union inside a union): the deepest issue names
+    // the entry best.
+    type Issue = { path: PropertyKey[]; message: string; code?: string; errors?: Issue[][] };
+    const flat = (list: readonly Issue[], at: PropertyKey[]): Issue[] =>
+      list.flatMap((i) =>
+        i.code === 'invalid_union' && i.errors !== undefined && i.errors.length > 0
+          ? i.errors.flatMap((branch) => flat(branch, [...at, ...i.path]))
+          : [{ ...i, path: [...at, ...i.path] }],
+      );
+    const issues = flat(r.error.issues as unknown as Issue[], []);
     issues.sort((a, b) => b.path.length - a.path.length);
     const i = issues[0]!;
     throw new SqlfwError('MOAT_SQLFW_FILE', `${name}: ${pathText(i.path) || '(top)'}: ${i.message}`);

@@ -6,12 +6,14 @@
 // modes, and a restart that keeps the lists.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import mariadb from 'mariadb';
 import mysql from 'mysql2/promise';
 import { nativePasswordHash } from '../../src/admin/password.ts';
 import type { AuditEvent } from '../../src/audit/event.ts';
@@ -23,15 +25,19 @@ const backend = testBackend();
 const app = { ...backend.users.app, database: backend.database };
 const DBA = { user: 'dba', password: 'Adm1n-pw' };
 const WATCHER = { user: 'watcher', password: 'W4tch-pw' };
+const TOKEN = 'sqlfw-test-token';
 
 const BLOCKED = /1045.*28000.*Statement was blocked by Firewall|Statement was blocked by Firewall/;
 
 async function start(
   stateDir?: string,
+  overrides: Record<string, unknown> = {},
 ): Promise<{ moat: RunningMoat; admin: (sql: string, who?: typeof DBA) => Promise<string> }> {
   const moat = await startMoat(backend, {
+    ...overrides,
     ...(stateDir === undefined ? {} : { stateDir }),
     admin: {
+      http: { listen: '127.0.0.1:0', tokenSha256: createHash('sha256').update(TOKEN).digest('hex') },
       listen: '127.0.0.1:0',
       allowFrom: ['127.0.0.1/32'],
       users: [
@@ -201,6 +207,19 @@ test('RECORDING learns, DETECTING alerts, PROTECTING refuses through the mariadb
     assert.equal((rows as unknown[]).length, 3, 'DETECTING lets it run');
     const report = await admin('SELECT PROFILE, MODE, DIGEST_TEXT, COUNT_STAR FROM moat.firewall_report');
     assert.match(report, /app@%\tDETECTING\tSELECT .* FROM `t` WHERE `id` = \? OR TRUE\t1/);
+    const http = moat.gateway.httpAddress;
+    assert.ok(http !== null && http.kind === 'tcp');
+    const api = (await (
+      await fetch(`http://127.0.0.1:${http.port}/api/sqlfw/report`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      })
+    ).json()) as {
+      report: Array<{ profile: string; mode: string; text: string; count: number; firstSeen: number }>;
+    };
+    assert.equal(api.report.length, 1);
+    assert.equal(api.report[0]!.profile, 'app@%');
+    assert.match(api.report[0]!.text, /OR TRUE$/);
+    assert.equal(api.report[0]!.count, 1);
 
     // PROTECTING, switched while c is connected: the live session is protected at once.
     assert.equal(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'PROTECTING')"), '');
@@ -330,6 +349,52 @@ test('group profiles, network scope, readonly admins and bad modes', async () =>
       /ERROR 1210 .*'10.0.0.0\/33' is not an IP address or CIDR network/,
     );
     assert.match(await admin("CALL mysql.sp_set_firewall_mode('app@%')"), /ERROR 1318/);
+  } finally {
+    await moat.stop();
+  }
+});
+
+test('pipelined commands (the mariadb connector): a refusal answers in order; PREPARE + EXECUTE refused together; a statement past the capture is judged by its prefix and refused', async () => {
+  const { moat, admin } = await start(undefined, { limits: { maxStatementLength: 1024 } });
+  const long = `SELECT name FROM t WHERE id = 1 ${'/* pad */ '.repeat(200)}`;
+  try {
+    assert.equal(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'RECORDING')"), '');
+    const conn = await mariadb.createConnection({ ...app, host: moat.host, port: moat.port });
+    try {
+      await conn.query('SELECT SLEEP(0.2) AS s');
+      await conn.query('SELECT name FROM t WHERE id = 1');
+      await conn.query(long);
+      await moat.waitForEvent((e) => e.statementTruncated && e.statement?.startsWith('SELECT name') === true);
+      assert.equal(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'PROTECTING')"), '');
+      // Sent in one write: the slow statement's rows come first, then the refusal of the next.
+      const slow = conn.query('SELECT SLEEP(0.2) AS s');
+      const refused = conn.query('SELECT name FROM t WHERE id = 1 OR 1 = 1');
+      const after = conn.query('SELECT name FROM t WHERE id = 2');
+      const outcome = await Promise.allSettled([slow, refused, after]);
+      assert.equal(outcome[0].status, 'fulfilled', String((outcome[0] as PromiseRejectedResult).reason));
+      assert.equal(outcome[1].status, 'rejected');
+      assert.equal((outcome[1] as PromiseRejectedResult).reason.errno, 1045);
+      assert.deepEqual((outcome[2] as PromiseFulfilledResult<unknown>).value, [{ name: 'beta' }]);
+      // The connector sends PREPARE and EXECUTE together: both fail, the session goes on.
+      await assert.rejects(
+        conn.execute('SELECT v FROM t WHERE id = ?', [1]),
+        (e: { errno?: number }) => e.errno === 1045,
+      );
+      assert.deepEqual(await conn.query('SELECT name FROM t WHERE id = 2'), [{ name: 'beta' }]);
+      // Longer than limits.maxStatementLength: its prefix digest is listed, but the rest is unseen.
+      await assert.rejects(conn.query(long), (e: { errno?: number }) => e.errno === 1045);
+    } finally {
+      await conn.end();
+    }
+    const events = await audit(moat);
+    const cut = events.find(
+      (e) => e.name === 'Alert' && e.outcome === 'sqlfw-blocked' && e.statementTruncated,
+    );
+    assert.ok(cut !== undefined, 'the refusal of the long statement is an Alert');
+    assert.match(
+      cut.message ?? '',
+      /judged by the digest of its prefix.*sqlFirewall\.allowTruncated is false/,
+    );
   } finally {
     await moat.stop();
   }
