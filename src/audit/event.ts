@@ -46,6 +46,8 @@ export interface AuditEvent {
   statementTruncated: boolean;
   /** When cut: the statement's whole length in bytes as the client sent it, else null. */
   statementLength: number | null;
+  /** Query: the statement's digest (SHA-256 hex of its MySQL digest text, src/sql/digest.ts), else null. */
+  digest: string | null;
   sqlState: string | null;
   /** The error message for a failed Connect or Query. */
   message: string | null;
@@ -88,6 +90,7 @@ export function emptyEvent(name: AuditEventName, instance: string): AuditEvent {
     statement: null,
     statementTruncated: false,
     statementLength: null,
+    digest: null,
     sqlState: null,
     message: null,
     rows: null,

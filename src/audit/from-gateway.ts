@@ -43,6 +43,7 @@ export function fromCommand(c: CommandEvent, instance: string): AuditEvent {
   e.statement = redactStatement(c.statement);
   e.statementTruncated = c.statementTruncated;
   if (c.statementTruncated && c.statementBytes !== undefined) e.statementLength = c.statementBytes;
+  e.digest = c.digest?.hash ?? null;
   e.sqlState = c.sqlState;
   e.message = c.errorMessage;
   e.rows = c.rows;

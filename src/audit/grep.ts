@@ -140,6 +140,7 @@ const XML_FIELDS: Record<string, keyof Found> = {
   DB: 'db',
   SQLTEXT: 'statement',
   SQLTEXT_LENGTH: 'statementLength',
+  DIGEST: 'digest',
   COMMAND_CLASS: 'command',
 };
 

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { auditConfigSchema } from '../audit/config.ts';
 import { detectConfigSchema } from '../detect/config.ts';
 import { firewallConfigSchema } from '../firewall/config.ts';
+import { digestConfigSchema } from '../sql/digest-table.ts';
 import { sqlFirewallConfigSchema } from '../sqlfw/config.ts';
 import { stateConfigSchema } from '../state/config.ts';
 import { parseEndpoint } from './address.ts';
@@ -321,6 +322,8 @@ export const configSchema = z.strictObject({
   audit: auditConfigSchema.prefault({}),
   /** Attack detection over the statement stream (src/detect/config.ts): alert by default. */
   detect: detectConfigSchema.prefault({}),
+  /** Statement digests and events_statements_summary_by_digest (src/sql/digest-table.ts, docs/digests.md). */
+  digests: digestConfigSchema.prefault({}),
   /** LOAD DATA LOCAL INFILE lets a server read client files: refused unless allowed here. */
   localInfile: z.boolean().default(false),
   /** On SIGTERM: stop accepting, then wait this long for sessions to finish. */

@@ -1,6 +1,8 @@
 // The event stream the gateway produces: one CommandEvent per client command, with what audit
 // and detection need. Built once per command (never per packet).
 
+import type { StatementDigest } from '../sql/digest.ts';
+
 export type CommandStatus = 'OK' | 'ERR' | 'NONE' | 'UNKNOWN';
 
 export interface CommandEvent {
@@ -16,6 +18,11 @@ export interface CommandEvent {
   statementTruncated: boolean;
   /** The statement's length in bytes as the client sent it (at least this when continued past 16 MiB). */
   statementBytes?: number;
+  /**
+   * The statement's digest (Query, Stmt_prepare; a Stmt_execute has its PREPARE's), computed once
+   * per command and memoized by text; null or absent without a statement.
+   */
+  digest?: StatementDigest | null;
   /** NONE: a command with no response (COM_STMT_CLOSE, COM_QUIT); UNKNOWN: moat stopped following. */
   status: CommandStatus;
   errorCode: number;

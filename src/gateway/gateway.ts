@@ -30,6 +30,8 @@ import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
 import { POSTURE_OFF, PostureRunner } from '../posture/runner.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
 import { writeErr } from '../protocol/packets/result.ts';
+import { configureDigests } from '../sql/digest.ts';
+import { DigestSummary } from '../sql/digest-table.ts';
 import { SqlFirewall } from '../sqlfw/engine.ts';
 import { SqlfwStore } from '../sqlfw/store.ts';
 import { RedisFleet } from '../state/redis/fleet.ts';
@@ -86,7 +88,12 @@ export class Gateway {
     this.hooks = hooks;
     this.guard = new Guard(config.guard, log);
     this.detector = config.detect.enabled ? new Detector(config.detect) : null;
+    configureDigests({ maxDigestLength: config.digests.maxDigestLength });
+    this.digests = new DigestSummary(config.digests);
   }
+
+  /** performance_schema.events_statements_summary_by_digest and its per-account breakdown. */
+  readonly digests: DigestSummary;
 
   private persistence: GuardPersistence | null = null;
   /** Membership in a fleet sharing its state on Redis (state.store: redis); null for SQLite. */
@@ -239,6 +246,8 @@ export class Gateway {
       backendTlsFiles: backendTlsFiles(c.backend.tls),
       onCommand: (e) => {
         metrics.command(e);
+        // The event carries its digest (computed once by the follower, memoized by text).
+        this.digests.record(e);
         sqlFirewall?.observe(e);
         if (this.detector !== null) {
           const findings = this.detector.observe(e);
@@ -462,7 +471,11 @@ export class Gateway {
           );
         }
       },
-      status: () => statusRows(guard, this.startedAt, this.fleet, this.firewall),
+      status: () => [
+        ...statusRows(guard, this.startedAt, this.fleet, this.firewall),
+        ['Performance_schema_digest_lost', this.digests.lost],
+      ],
+      digests: this.digests,
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),
       posture: () => this.posture?.last ?? null,
       sqlFirewall: this.sqlFirewall,

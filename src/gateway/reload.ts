@@ -26,6 +26,8 @@ export const RELOAD_EFFECT: { readonly [K in keyof Config]-?: ReloadEffect } = {
   audit: 'restart',
   // A fresh detector with the new rules; the sliding windows start again.
   detect: 'applied',
+  // The digest table's size and the digest length are set up with the gateway.
+  digests: 'restart',
   localInfile: 'applied',
   shutdownTimeoutMs: 'applied',
   stateDir: 'restart',

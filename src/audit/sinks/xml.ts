@@ -14,7 +14,8 @@
 // Element order follows MySQL's own records. Connect and Change user carry CONNECTION_TYPE,
 // PRIV_USER, PROXY_USER and DB; Quit carries CONNECTION_TYPE; Query (and moat's Admin and Alert)
 // carry SQLTEXT and USER in MySQL's `user[priv_user] @ host [ip]` form; a statement that was cut
-// is followed by moat's <SQLTEXT_TRUNCATED>true</…> and <SQLTEXT_LENGTH>bytes sent</…>. CONNECTION_ATTRIBUTES is
+// is followed by moat's <SQLTEXT_TRUNCATED>true</…> and <SQLTEXT_LENGTH>bytes sent</…>, a statement
+// with a digest by moat's <DIGEST>64 hex digits</DIGEST>. CONNECTION_ATTRIBUTES is
 // left out: its nested <NAME> elements trip readers that take the last NAME of a record. As in
 // MySQL, the sequence starts at the file's size when it is opened, so RECORD_IDs stay unique
 // across restarts.
@@ -157,6 +158,8 @@ export function enterpriseXml(): Format {
           out += element('SQLTEXT_TRUNCATED', 'true');
           if (e.statementLength !== null) out += element('SQLTEXT_LENGTH', e.statementLength);
         }
+        // moat's too: the statement digest (performance_schema's DIGEST, here SHA-256 of DIGEST_TEXT).
+        if (e.digest !== null) out += element('DIGEST', e.digest);
       } else {
         out += element('CONNECTION_TYPE', connectionType(e));
         if (e.name !== 'Quit') {

@@ -190,7 +190,7 @@ export class ServerSink implements ScanSink {
         const stmtId = buf.readUInt32LE(from + 1);
         const cols = buf.readUInt16LE(from + 5);
         const params = buf.readUInt16LE(from + 7);
-        f.rememberPrepared(stmtId, cur.statement, cur.truncated, cur.statementBytes);
+        f.rememberPrepared(stmtId, cur.statement, cur.truncated, cur.statementBytes, f.statementDigest(cur));
         this.prepCols = cols;
         if (params > 0) {
           this.state = 'prepParams';
