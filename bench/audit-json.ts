@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import type { AuditEvent } from '../src/audit/event.ts';
 import { fromCommand } from '../src/audit/from-gateway.ts';
 import { jsonLine, jsonLines } from '../src/audit/sinks/json.ts';
+import { pointSelectEvent } from './point-select-event.ts';
 
 const { values } = parseArgs({
   options: { records: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '200' } },
@@ -16,34 +17,9 @@ const { values } = parseArgs({
 const N = Number(values.records);
 const ROUNDS = Number(values.rounds);
 
-const records: AuditEvent[] = [];
-for (let i = 0; i < N; i++) {
-  records.push(
-    fromCommand(
-      {
-        session: (1 << 30) + (i % 32),
-        user: 'bench',
-        clientAddress: '127.0.0.1',
-        clientPort: 40000 + (i % 32),
-        database: 'sbtest',
-        command: 'Query',
-        statement: `SELECT c FROM sbtest${1 + (i % 4)} WHERE id=${(i * 7919) % 10000}`,
-        statementTruncated: false,
-        statementBytes: 40,
-        status: 'OK',
-        errorCode: 0,
-        sqlState: null,
-        errorMessage: null,
-        rows: 1,
-        affectedRows: 0,
-        startedAt: Date.now() + i,
-        durationMs: 0.1 + (i % 97) / 1000,
-      },
-      'bench-host',
-    ),
-  );
-}
-
+const records: AuditEvent[] = Array.from({ length: N }, (_, i) =>
+  fromCommand(pointSelectEvent(i), 'bench-host'),
+);
 const out: string[] = new Array(N);
 /** The old path: a string per record, joined, one Buffer. */
 function before(batch: readonly AuditEvent[]): Buffer {

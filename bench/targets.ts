@@ -253,7 +253,11 @@ export async function startTarget(name: TargetName, ctx: StartContext): Promise<
       // firewall with the bench account in DETECTING: every statement digested and looked up.
       const state = join(ctx.dir, 'moat-full-state');
       const cfg = join(ctx.dir, 'moat-full.yaml');
-      writeFileSync(cfg, `stateDir: ${state}\n`);
+      // The backend too: `moat sqlfw import --config` validates the whole file.
+      writeFileSync(
+        cfg,
+        `stateDir: ${state}\nbackend:\n  address: ${ctx.backend.host}:${ctx.backend.port}\n`,
+      );
       const c = moatCommand(ctx, port);
       if (typeof c === 'string') throw new Error(c);
       const fw = sqlFirewallDetecting(ctx, c, cfg, state);

@@ -56,6 +56,60 @@ const NONE: readonly Finding[] = Object.freeze([]);
 /** Clean statements remembered (FIFO), and the longest one remembered: at most 4 MB of text. */
 const CLEAN_STATEMENTS = 4096;
 const MAX_CLEAN_LENGTH = 1024;
+/** Clean statement shapes remembered by digest (a 64-character hash each). */
+const CLEAN_SHAPES = 4096;
+
+/**
+ * Where a digest's `?` may stand for any literal without changing a signature's verdict: a value
+ * compared with a column (`id` = ?, `c` LIKE ?, `k` BETWEEN ? AND ?, `id` IN (...)), a LIMIT, a
+ * VALUES row. A `?` anywhere else (`? = ?`, OR ?, SLEEP(?), ORDER BY ?) is a literal the
+ * signatures read the value or kind of: such shapes are never shared.
+ */
+const VALUE_SLOT =
+  /`(?:[^`]|``)*` (?:= |<=> |<> |!= |< |> |<= |>= |(?:NOT )?LIKE |(?:NOT )?BETWEEN \? AND )(?:\?|\(\?\))|`(?:[^`]|``)*` (?:NOT )?IN \((?:\?|\.\.\.)\)|LIMIT \?(?:, \.\.\.| OFFSET \?)?|VALUES (?:\((?:\?|\.\.\.)\)(?: \/\* , \.\.\. \*\/)?)/g;
+
+/** Whether every literal of the digest is in a VALUE_SLOT (checked once per shape remembered). */
+export function shapeOnly(digestText: string): boolean {
+  return !digestText.replace(VALUE_SLOT, '').includes('?');
+}
+
+/**
+ * Whether the text spells its literals plainly, as the shape's clean verdict assumed: no comment
+ * (the digest drops them; the evasion signatures read them), no backslash, no hex or bit literal
+ * and no charset introducer (a quote glued to a name or a number), every quote closed.
+ */
+export function plainText(s: string): boolean {
+  let prev = 0x20;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x27 || c === 0x22 || c === 0x60) {
+      // x'41', b'01', N'…', _utf8'…': an introducer or a prefix before the quote.
+      const glued =
+        (prev >= 0x30 && prev <= 0x39) || ((prev | 0x20) >= 0x61 && (prev | 0x20) <= 0x7a) || prev === 0x5f;
+      if (c !== 0x60 && glued) return false;
+      // To the closing quote; a doubled quote is one inside.
+      let j = i + 1;
+      for (;;) {
+        if (j >= s.length) return false;
+        const d = s.charCodeAt(j);
+        if (d === 0x5c) return false;
+        if (d === c) {
+          if (s.charCodeAt(j + 1) === c) j += 2;
+          else break;
+        } else j++;
+      }
+      i = j;
+      prev = c;
+      continue;
+    }
+    if (c === 0x5c || c === 0x23) return false; // \ and #
+    if (c === 0x2d && prev === 0x2d) return false; // --
+    if (c === 0x2a && prev === 0x2f) return false; // /*
+    if (((c | 0x20) === 0x78 || (c | 0x20) === 0x62) && prev === 0x30) return false; // 0x41, 0b01
+    prev = c;
+  }
+  return true;
+}
 
 const R_SQL_ERRORS = RULES.indexOf('sql-errors');
 const R_ACCESS_DENIED = RULES.indexOf('access-denied');
@@ -120,6 +174,13 @@ export class Detector {
    * execution; this skips the lexer for it.
    */
   private readonly clean: Lru<string, { user: UserState | null; database: string | null }>;
+  /**
+   * The same by digest, for shapes whose verdict no literal can change (shapeOnly) and texts
+   * that spell their literals plainly (plainText): `WHERE id = 1` and `= 2` share one verdict.
+   */
+  private readonly cleanShapes: Lru<string, { user: UserState | null; database: string | null }>;
+  /** Statements let through by a remembered shape (tests, profiling). */
+  shapeHits = 0;
   /** Set by newTables: the user whose tables cover the statement, null for none, undefined: not covered. */
   private verified: UserState | null | undefined = undefined;
 
@@ -130,6 +191,7 @@ export class Detector {
     this.addresses = new Lru(config.maxAddresses);
     this.users = new Lru(config.maxUsers);
     this.clean = new Lru(CLEAN_STATEMENTS);
+    this.cleanShapes = new Lru(CLEAN_SHAPES);
     this.configure(config);
   }
 
@@ -145,6 +207,7 @@ export class Detector {
     this.users.capacity = config.maxUsers;
     this.exemptCache.clear();
     this.clean.clear();
+    this.cleanShapes.clear();
     this.configure(config);
   }
 
@@ -158,13 +221,16 @@ export class Detector {
     const stmt = e.statement;
     // A cut statement is never remembered as clean: its cut is a finding of its own every window.
     const cacheable = ok && stmt !== null && stmt.length <= MAX_CLEAN_LENGTH && !e.statementTruncated;
+    const digest = cacheable ? e.digest : undefined;
     if (cacheable) {
       const v = this.clean.get(stmt);
-      if (
-        v !== undefined &&
-        (v.user === null || (v.user === this.users.get(e.user) && v.database === e.database))
-      ) {
-        return NONE;
+      if (v !== undefined && this.covers(v, e)) return NONE;
+      if (digest != null && !digest.truncated) {
+        const w = this.cleanShapes.get(digest.hash);
+        if (w !== undefined && this.covers(w, e) && plainText(stmt)) {
+          this.shapeHits++;
+          return NONE;
+        }
       }
     }
     const tableCheck = ok && this.rules[R_NEW_TABLE]!.enabled;
@@ -181,12 +247,20 @@ export class Detector {
       if (e.statementTruncated && stmt !== null && this.rules[R_TRUNCATED]!.enabled)
         out = this.truncated(e, lexed, out);
       if (cacheable && lexed && out === null && !this.signatures.any && this.verified !== undefined) {
-        this.clean.set(stmt, { user: this.verified, database: e.database });
+        const verdict = { user: this.verified, database: e.database };
+        this.clean.set(stmt, verdict);
+        if (digest != null && !digest.truncated && plainText(stmt) && shapeOnly(digest.text))
+          this.cleanShapes.set(digest.hash, verdict);
       }
     } finally {
       if (lexed) this.lexer.release();
     }
     return out ?? NONE;
+  }
+
+  /** A remembered clean verdict holds for this event: no table to check, or the same user's and database's. */
+  private covers(v: { user: UserState | null; database: string | null }, e: CommandEvent): boolean {
+    return v.user === null || (v.user === this.users.get(e.user) && v.database === e.database);
   }
 
   sessionEnded(session: number): void {
