@@ -33,6 +33,7 @@ import { writeErr } from '../protocol/packets/result.ts';
 import { configureDigests } from '../sql/digest.ts';
 import { DigestSummary } from '../sql/digest-table.ts';
 import { SqlFirewall } from '../sqlfw/engine.ts';
+import { SharedFirewall } from '../sqlfw/shared.ts';
 import { SqlfwStore } from '../sqlfw/store.ts';
 import { RedisFleet } from '../state/redis/fleet.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
@@ -115,6 +116,8 @@ export class Gateway {
   audit: AuditLog | null = null;
   /** The SQL firewall (src/sqlfw/; null when sqlFirewall.enabled is false). */
   sqlFirewall: SqlFirewall | null = null;
+  /** Its lists shared by the fleet (state.store: redis). */
+  private sqlfwShared: SharedFirewall | null = null;
   private auditTimer: NodeJS.Timeout | null = null;
 
   /** Attack detection over the command stream (null when detect.enabled is false). */
@@ -236,6 +239,10 @@ export class Gateway {
     this.debugCommands = log.isLevelEnabled('debug');
     this.sqlFirewall = this.openSqlFirewall();
     const sqlFirewall = this.sqlFirewall;
+    if (sqlFirewall !== null && c.state.store === 'redis') {
+      this.sqlfwShared = new SharedFirewall(c.state, sqlFirewall, log);
+      await this.sqlfwShared.start();
+    }
     this.ctx = {
       config: c,
       log,
@@ -726,6 +733,8 @@ export class Gateway {
     this.persistence = null;
     await this.firewall?.close();
     this.firewall = null;
+    await this.sqlfwShared?.close();
+    this.sqlfwShared = null;
     this.sqlFirewall?.close();
     this.sqlFirewall = null;
   }

@@ -48,6 +48,14 @@ export interface SessionView {
 
 export type Action = 'allow' | 'detect' | 'block';
 
+/** One change made here, for a fleet sharing its lists (shared.ts writes it to Redis). */
+export type ShareChange =
+  | { op: 'profile'; profile: Omit<StoredProfile, 'rules'> }
+  | { op: 'rule'; kind: ProfileKind; name: string; hash: string; text: string }
+  | { op: 'clear'; kind: ProfileKind; name: string }
+  | { op: 'member'; group: string; member: string; on: boolean }
+  | { op: 'all'; state: StoredState };
+
 export interface Verdict {
   action: Action;
   digest: StatementDigest;
@@ -73,6 +81,8 @@ export class SqlFirewall {
   onAlert: (e: AuditEvent) => void = () => {};
   /** A profile changed: live sessions are matched again (the gateway calls each session). */
   onChange: () => void = () => {};
+  /** A change made on this instance (not one adopted from the fleet), for shared.ts. */
+  onShare: ((c: ShareChange) => void) | null = null;
   instance = '';
   /** MySQL EE's status counters: Firewall_access_denied / _granted / _suspicious, Firewall_cached_entries. */
   readonly counters = { denied: 0, granted: 0, suspicious: 0 };
@@ -250,6 +260,7 @@ export class SqlFirewall {
     p.rules.set(d.hash, d.text);
     p.report.delete(d.hash);
     this.store.addRule(p.kind, p.name, d.hash, d.text);
+    this.onShare?.({ op: 'rule', kind: p.kind, name: p.name, hash: d.hash, text: d.text });
   }
 
   private noteUnlisted(p: Profile, d: StatementDigest, now: number): void {
@@ -335,6 +346,7 @@ export class SqlFirewall {
       p.rules.clear();
       p.report.clear();
       this.store.clearRules(p.kind, p.name);
+      this.onShare?.({ op: 'clear', kind: p.kind, name: p.name });
       p.mode = 'OFF';
     } else p.mode = mode;
     this.persist(p);
@@ -352,6 +364,7 @@ export class SqlFirewall {
     if (on) members.set(account.text, account);
     else members.delete(account.text);
     this.store.setMember(group, account.text, on);
+    this.onShare?.({ op: 'member', group, member: account.text, on });
     this.changed();
     return had !== on;
   }
@@ -379,17 +392,20 @@ export class SqlFirewall {
       p.rules.set(r.hash, r.text);
       p.report.delete(r.hash);
       this.store.addRule(p.kind, p.name, r.hash, r.text);
+      this.onShare?.({ op: 'rule', kind: p.kind, name: p.name, hash: r.hash, text: r.text });
     }
   }
 
   private persist(p: Profile): void {
-    this.store.putProfile({
+    const profile = {
       kind: p.kind,
       name: p.name,
       mode: p.mode,
       trainer: p.trainer?.text ?? null,
       networks: p.networks,
-    });
+    };
+    this.store.putProfile(profile);
+    this.onShare?.({ op: 'profile', profile });
   }
 
   /** Everything, for the admin tables and an export. */
@@ -422,6 +438,18 @@ export class SqlFirewall {
       }
       for (const m of s.members) this.store.setMember(m.group, m.member, true);
     }
+    this.reloadKeepingReports();
+    this.onShare?.({ op: 'all', state: this.snapshot() });
+    this.log.warn({ profiles: s.profiles.length, replace }, 'sql firewall: allowlists imported');
+  }
+
+  /** The fleet's lists (shared.ts), adopted whole: stored here too, nothing shared back. */
+  adoptShared(s: StoredState): void {
+    this.store.replaceAll(s);
+    this.reloadKeepingReports();
+  }
+
+  private reloadKeepingReports(): void {
     const reports = new Map(this.profiles().map((p) => [`${p.kind}:${p.name}`, p.report]));
     this.loadState(this.store.load());
     // The learning report survives an import, less what the import listed.
@@ -430,7 +458,6 @@ export class SqlFirewall {
       if (r === undefined) continue;
       for (const [hash, entry] of r) if (!p.rules.has(hash)) p.report.set(hash, entry);
     }
-    this.log.warn({ profiles: s.profiles.length, replace }, 'sql firewall: allowlists imported');
   }
 
   private changed(): void {

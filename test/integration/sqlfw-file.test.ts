@@ -48,8 +48,14 @@ test('export from one moat, import into another: the list protects there; bad fi
   const dirB = mkdtempSync(join(tmpdir(), 'moat-sqlfw-b-'));
   const cfgA = join(dirA, 'moat.yaml');
   const cfgB = join(dirB, 'moat.yaml');
-  writeFileSync(cfgA, `backend: { address: '${backend.host}:${backend.port}' }\nstateDir: ${join(dirA, 'state')}\n`);
-  writeFileSync(cfgB, `backend: { address: '${backend.host}:${backend.port}' }\nstateDir: ${join(dirB, 'state')}\n`);
+  writeFileSync(
+    cfgA,
+    `backend: { address: '${backend.host}:${backend.port}' }\nstateDir: ${join(dirA, 'state')}\n`,
+  );
+  writeFileSync(
+    cfgB,
+    `backend: { address: '${backend.host}:${backend.port}' }\nstateDir: ${join(dirB, 'state')}\n`,
+  );
   try {
     // Learn on A: a group in RECORDING with app as member, then PROTECTING.
     const a = await startMoat(backend, { stateDir: join(dirA, 'state') });
