@@ -11,6 +11,7 @@ import { sqlFirewallConfigSchema } from '../sqlfw/config.ts';
 import { SqlFirewall } from '../sqlfw/engine.ts';
 import { formatAllowlistFile, parseAllowlistFile } from '../sqlfw/file.ts';
 import { SqlfwError } from '../sqlfw/model.ts';
+import { SharedFirewall } from '../sqlfw/shared.ts';
 import { SqlfwStore } from '../sqlfw/store.ts';
 
 export const SQLFW_HELP = `Usage: moat sqlfw export [--config FILE] [--out FILE]
@@ -23,7 +24,9 @@ YAML file to review in a pull request and load on another moat (docs/sqlfw.md).
   import FILE            load FILE into stateDir/sqlfw.sqlite: merged into what is there, or
                          with --replace instead of it. A malformed file changes nothing and the
                          error names the entry (firewall.yaml: profiles[2].digests[5].hash: …).
-                         Restart a running moat afterwards.
+                         Restart a running moat afterwards; in a fleet (state.store: redis in
+                         --config) the import goes to the fleet's Redis and running members
+                         adopt it at once.
   --config FILE          moat's config file (its stateDir and sqlFirewall section)
   --state-dir DIR        the state directory (over --config; default .moat)
   -h, --help             this help
@@ -36,7 +39,7 @@ export interface SqlfwIo {
 
 export async function sqlfw(argv: string[], io: SqlfwIo = process): Promise<number> {
   try {
-    return run(argv, io);
+    return await run(argv, io);
   } catch (e) {
     const usage =
       e instanceof ConfigError ||
@@ -47,7 +50,7 @@ export async function sqlfw(argv: string[], io: SqlfwIo = process): Promise<numb
   }
 }
 
-function run(argv: string[], io: SqlfwIo): number {
+async function run(argv: string[], io: SqlfwIo): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
     io.stdout.write(SQLFW_HELP);
@@ -74,6 +77,13 @@ function run(argv: string[], io: SqlfwIo): number {
     new SqlfwStore(path),
     pino({ level: 'silent' }),
   );
+  // A fleet member's config: the fleet's lists in Redis are read first and an import is written
+  // there, so running members adopt it at once.
+  const shared =
+    config !== null && config.state.store === 'redis' && values['state-dir'] === undefined
+      ? new SharedFirewall(config.state, fw, pino({ level: 'warn' }, process.stderr))
+      : null;
+  await shared?.start();
   try {
     if (sub === 'export') {
       const text = formatAllowlistFile(fw.snapshot());
@@ -94,6 +104,7 @@ function run(argv: string[], io: SqlfwIo): number {
     }
     throw new ConfigError(`unknown subcommand '${sub}' (export or import)`);
   } finally {
+    await shared?.close();
     fw.close();
   }
 }

@@ -3,11 +3,15 @@
 // statement the list lacks is refused on the moat that never saw the CALL; a moat that joins later
 // adopts the fleet's lists.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import { testBackend } from '../harness/env.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 import { type RedisServer, startRedis } from '../harness/redis.ts';
+import { runMoat } from '../harness/spawn-moat.ts';
 
 const backend = testBackend();
 const app = { ...backend.users.app, database: backend.database };
@@ -74,6 +78,37 @@ test('modes and lists learned on one moat protect on another; a late member adop
     assert.equal(fwC.profiles().find((p) => p.name === 'app@%')?.mode, 'PROTECTING');
     assert.equal(await query(c, 'SELECT COUNT(*) FROM t'), 0);
     assert.equal(await query(c, 'DELETE FROM t'), 1045);
+
+    // `moat sqlfw import` with a fleet member's config writes to the fleet: running members adopt it.
+    const dir = mkdtempSync(join(tmpdir(), 'moat-sqlfw-cli-'));
+    try {
+      const cfg = join(dir, 'moat.yaml');
+      writeFileSync(
+        cfg,
+        `backend: { address: '${backend.host}:${backend.port}' }\nstateDir: ${join(dir, 'state')}\n` +
+          `state: { store: redis, instance: cli, redis: { url: '${redis.url}', namespace: sqlfw } }\n`,
+      );
+      const file = join(dir, 'firewall.yaml');
+      writeFileSync(
+        file,
+        'version: 1\nprofiles:\n  - account: app@%\n    mode: PROTECTING\n    digests:\n      - statement: SELECT 42\n',
+      );
+      const r = await runMoat(['sqlfw', 'import', file, '--config', cfg]);
+      assert.equal(r.code, 0, r.stderr);
+      const has42 = (fw: typeof fwA) =>
+        [
+          ...(fw
+            .profiles()
+            .find((p) => p.name === 'app@%')
+            ?.rules.values() ?? []),
+        ].includes('SELECT ?');
+      await until('A adopted the import', () => has42(fwA));
+      await until('C adopted the import', () => has42(fwC));
+      assert.equal(await query(b, 'SELECT 42'), 0);
+      assert.equal(await query(b, 'SELECT COUNT(*) FROM t'), 0, 'merged, not replaced');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   } finally {
     await c?.stop();
     await b.stop();
