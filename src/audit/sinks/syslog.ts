@@ -71,6 +71,8 @@ const FIELDS: ReadonlyArray<[keyof AuditEvent, string]> = [
   ['durationMs', 'duration_ms'],
   /** Set only when the statement was cut: its whole length in bytes. */
   ['statementLength', 'statement_length'],
+  /** A statement's digest (src/sql/digest.ts). */
+  ['digest', 'digest'],
   ['statement', 'statement'],
 ];
 
