@@ -18,11 +18,13 @@ import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
 import { POSTURE_OFF, type PostureResult } from '../posture/runner.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
+import type { DigestSummary } from '../sql/digest-table.ts';
 import { likeRegExp } from '../sql/like.ts';
 import { callProcedure, ProcedureError, sqlfwTables } from '../sqlfw/admin.ts';
 import type { SqlFirewall } from '../sqlfw/engine.ts';
 import { FleetUnavailableError, type FleetView } from '../state/redis/fleet.ts';
 import { adminTables } from './admin-tables.ts';
+import { ACCOUNT_DIGEST_TABLE, DIGEST_TABLE, digestTables } from './digest-tables.ts';
 import { FLEET_TABLES } from './fleet-tables.ts';
 import type { AdminGuard } from './guard.ts';
 import { TABLES as LOCAL_TABLES, type TableDef } from './tables.ts';
@@ -52,6 +54,8 @@ export interface AdminRuntime {
   posture(): PostureResult | null;
   /** Runs the posture check now. Throws AdminError when it is not configured. */
   checkPosture(): Promise<PostureResult>;
+  /** Statement digests (events_statements_summary_by_digest); absent: no digest tables. */
+  digests?: DigestSummary | null;
   /** The SQL firewall (sqlfw/): its tables and CALL mysql.sp_* statements; absent: none. */
   sqlFirewall?: SqlFirewall | null;
 }
@@ -132,6 +136,7 @@ export class AdminEngine {
       ...LOCAL_TABLES,
       ...FLEET_TABLES,
       ...(admin === null ? [] : adminTables(admin.guard)),
+      ...(runtime.digests == null ? [] : digestTables(runtime.digests)),
       ...(runtime.sqlFirewall == null ? [] : sqlfwTables(runtime.sqlFirewall)),
     ];
     this.db = new DatabaseSync(':memory:', { allowExtension: false });
@@ -230,6 +235,19 @@ export class AdminEngine {
         return { kind: 'ok', affectedRows: 0 };
       },
       'RELOAD',
+    ],
+    [
+      // MySQL resets a summary table with TRUNCATE (it needs DROP there); the per-account
+      // breakdown is the same store, so either name resets both.
+      new RegExp(
+        `^TRUNCATE\\s+(?:TABLE\\s+)?(?:\`?(?:performance_schema|moat)\`?\\s*\\.\\s*)?\`?(?:${DIGEST_TABLE}|${ACCOUNT_DIGEST_TABLE})\`?$`,
+        'i',
+      ),
+      () => {
+        this.rt.digests?.truncate();
+        return { kind: 'ok', affectedRows: 0 };
+      },
+      'DROP',
     ],
     [
       // MySQL Enterprise Firewall's procedures (sqlfw/admin.ts); every call is an Admin audit record.
@@ -430,6 +448,8 @@ export class AdminEngine {
         throw new AdminError(sqliteError(e as Error, sql, caller));
       }
       stmt.setReturnArrays(true);
+      // Picosecond timers pass 2^53 (SUM_TIMER_WAIT of a busy digest): read integers exactly.
+      stmt.setReadBigInts(true);
       try {
         rows = stmt.all() as unknown as unknown[][];
       } catch (e) {
@@ -542,9 +562,12 @@ function fieldType(declared: string | null, sample: unknown): Column['type'] {
   return FieldType.VAR_STRING;
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 function toCell(v: unknown): Cell {
   if (v === null || v === undefined) return null;
-  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string') return v;
+  if (typeof v === 'bigint') return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v;
+  if (typeof v === 'number' || typeof v === 'string') return v;
   if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
   return String(v);
 }

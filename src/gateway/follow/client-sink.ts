@@ -115,7 +115,15 @@ export class ClientSink implements ScanSink {
     // the statement of the last PREPARE the client sent.
     const stmtId = n >= 5 ? buf.readUInt32LE(from + 1) : -1;
     const known = stmtId === LAST_PREPARED_ID ? f.lastPrepared : f.prepared.get(stmtId);
-    const cmd = f.newCommand(com, known?.text ?? null, known?.truncated ?? false, stmtId, known?.bytes ?? 0);
+    const digest = com === Com.STMT_EXECUTE ? (known?.digest ?? null) : null;
+    const cmd = f.newCommand(
+      com,
+      known?.text ?? null,
+      known?.truncated ?? false,
+      stmtId,
+      known?.bytes ?? 0,
+      digest,
+    );
     if (com === Com.STMT_CLOSE) {
       f.closePrepared(stmtId);
       f.finishNow(cmd);

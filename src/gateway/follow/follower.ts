@@ -8,6 +8,7 @@
 // relayed untouched either way, so a follower mistake can cost an event, never a session.
 
 import { Cap, Com, commandName, Status } from '../../protocol/constants.ts';
+import { digestOf, type StatementDigest } from '../../sql/digest.ts';
 import type { CommandEvent, CommandStatus, SessionIdentity } from '../events.ts';
 import { ClientSink } from './client-sink.ts';
 import type { BackendThreadOf } from './kill.ts';
@@ -19,6 +20,8 @@ export interface PreparedText {
   truncated: boolean;
   /** The statement's length in bytes as sent (text holds at most maxStatementLength of it). */
   bytes: number;
+  /** Its digest, computed once at PREPARE; every Stmt_execute of it reuses it. */
+  digest?: StatementDigest | null;
 }
 
 export interface PendingCommand {
@@ -27,6 +30,8 @@ export interface PendingCommand {
   truncated: boolean;
   /** The statement's length in bytes as sent, 0 without one. */
   statementBytes: number;
+  /** Its digest once computed (statementDigest), or the prepared statement's for a Stmt_execute. */
+  digest: StatementDigest | null;
   /** The answer may be a replication stream: anything but an ERR ends the following. */
   streams: boolean;
   /** For COM_STMT_*: the statement id the command names. */
@@ -107,12 +112,14 @@ export class Follower {
     truncated: boolean,
     stmtId: number,
     statementBytes = 0,
+    digest: StatementDigest | null = null,
   ): PendingCommand {
     return {
       com,
       statement,
       truncated,
       statementBytes,
+      digest,
       streams: false,
       stmtId,
       startedAt: Date.now(),
@@ -150,7 +157,25 @@ export class Follower {
     return (this.lastStatus & Status.IN_TRANS) !== 0;
   }
 
-  rememberPrepared(stmtId: number, text: string | null, truncated: boolean, bytes = 0): void {
+  /**
+   * The digest of a command's statement, computed on first use and kept on the command (Query,
+   * Stmt_prepare, and a Stmt_execute whose PREPARE was not yet answered, MariaDB's pipelined
+   * "last prepared" id). Per finished command, never per packet; digestOf memoizes by text.
+   */
+  statementDigest(cmd: PendingCommand): StatementDigest | null {
+    if (cmd.digest !== null || cmd.statement === null) return cmd.digest;
+    if (cmd.com !== Com.QUERY && cmd.com !== Com.STMT_PREPARE && cmd.com !== Com.STMT_EXECUTE) return null;
+    cmd.digest = digestOf(cmd.statement, cmd.truncated);
+    return cmd.digest;
+  }
+
+  rememberPrepared(
+    stmtId: number,
+    text: string | null,
+    truncated: boolean,
+    bytes = 0,
+    digest: StatementDigest | null = null,
+  ): void {
     this.closePrepared(stmtId);
     const length = text?.length ?? 0;
     while (
@@ -161,7 +186,7 @@ export class Follower {
       if (oldest === undefined) break;
       this.closePrepared(oldest);
     }
-    this.prepared.set(stmtId, { text, truncated, bytes });
+    this.prepared.set(stmtId, { text, truncated, bytes, digest });
     this.preparedText += length;
   }
 
@@ -209,6 +234,7 @@ export class Follower {
       statement: cmd.statement,
       statementTruncated: cmd.truncated,
       statementBytes: cmd.statementBytes,
+      digest: this.statementDigest(cmd),
       status: cmd.status,
       errorCode: cmd.errorCode,
       sqlState: cmd.sqlState,
