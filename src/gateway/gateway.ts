@@ -481,6 +481,7 @@ export class Gateway {
       status: () => [
         ...statusRows(guard, this.startedAt, this.fleet, this.firewall),
         ['Performance_schema_digest_lost', this.digests.lost],
+        ...(this.sqlFirewall?.statusRows() ?? []),
       ],
       digests: this.digests,
       fleetView: this.fleet === null ? undefined : () => this.fleet!.view(),

@@ -423,6 +423,18 @@ export class SqlFirewall {
     return { profiles: [...this.users.values(), ...this.groups.values()].map(out), members };
   }
 
+  /** MySQL EE's status variables, for SHOW STATUS (Firewall_cached_entries: rules in memory). */
+  statusRows(): Array<[string, number]> {
+    let rules = 0;
+    for (const p of this.profiles()) rules += p.rules.size;
+    return [
+      ['Firewall_access_denied', this.counters.denied],
+      ['Firewall_access_granted', this.counters.granted],
+      ['Firewall_access_suspicious', this.counters.suspicious],
+      ['Firewall_cached_entries', rules],
+    ];
+  }
+
   /** The profiles themselves (report tables read their `report`). */
   profiles(): Profile[] {
     return [...this.users.values(), ...this.groups.values()];

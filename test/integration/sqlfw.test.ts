@@ -332,6 +332,11 @@ test('group profiles, network scope, readonly admins and bad modes', async () =>
     await assert.rejects(c.query('SELECT 1'), (e: Error & { errno?: number }) => e.errno === 1045);
     await c.end();
 
+    // MySQL EE's status variables: the refusals above, no suspicious statement (no DETECTING).
+    const status = await admin("SHOW GLOBAL STATUS LIKE 'Firewall_access%'");
+    assert.match(status, /Firewall_access_denied\t2\n/);
+    assert.match(status, /Firewall_access_suspicious\t0\n/);
+
     // Readonly admins read, but may not change.
     assert.match(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'OFF')", WATCHER), /ERROR 1227/);
     assert.match(await admin('SELECT COUNT(*) FROM mysql.firewall_groups', WATCHER), /1/);
