@@ -227,3 +227,36 @@ describe('the digest table is bounded (digests.size, as performance_schema_diges
     );
   });
 });
+
+describe('a statement too long to digest fully is digested by its prefix and says so', () => {
+  let moat: RunningMoat;
+  before(async () => {
+    moat = await startWithAdmin({ limits: { maxStatementLength: 100 }, digests: { maxDigestLength: 60 } });
+  });
+  after(() => moat.stop());
+
+  test('past maxDigestLength (token storage) and past the capture limit: prefix digests, marked truncated', async () => {
+    const c = await mysqlFrom(moat, '127.0.8.4', app);
+    const wide = 'SELECT a, b, c, d, e, f, g, h FROM t WHERE id = 1';
+    const wider = 'SELECT a, b, c, d, e, f, g, h FROM u WHERE id = 2';
+    await assert.rejects(c.query(wide));
+    await assert.rejects(c.query(wider));
+    const long = `SELECT 1 /* ${'x'.repeat(200)} */`;
+    await c.query(long);
+    await c.end();
+    await moat.waitForEvent((e) => e.command === 'Quit');
+    const byLength = moat.events.find((e) => e.statement === wide)!;
+    assert.equal(byLength.digest?.text, 'SELECT `a` , `b` , `c` , `d` , `e` , `f` , `g` , `h` FROM ...');
+    assert.equal(byLength.digest?.truncated, true);
+    assert.equal(byLength.statementTruncated, false, 'the statement itself was captured whole');
+    const cut = moat.events.find((e) => e.statement?.startsWith('SELECT 1 /*') === true)!;
+    assert.equal(cut.statementTruncated, true);
+    assert.equal(cut.digest?.text, 'SELECT ? ...');
+    assert.equal(cut.digest?.truncated, true);
+    const out = await cli(moat, `SELECT DIGEST_TEXT, COUNT_STAR FROM ${SUMMARY} ORDER BY DIGEST_TEXT`);
+    assert.equal(
+      out,
+      'DIGEST_TEXT\tCOUNT_STAR\nSELECT ? ...\t1\nSELECT `a` , `b` , `c` , `d` , `e` , `f` , `g` , `h` FROM ...\t2\n',
+    );
+  });
+});
