@@ -260,7 +260,19 @@ export class Detector {
 
   /** A remembered clean verdict holds for this event: no table to check, or the same user's and database's. */
   private covers(v: { user: UserState | null; database: string | null }, e: CommandEvent): boolean {
-    return v.user === null || (v.user === this.users.get(e.user) && v.database === e.database);
+    if (v.user === null) return true;
+    if (v.user !== this.users.get(e.user) || v.database !== e.database) return false;
+    if (v.user.learning) this.learnt(v.user, true);
+    return true;
+  }
+
+  /** One more statement of a learning user (counted here when newTables did not see it). */
+  private learnt(user: UserState, count: boolean): void {
+    if (count) user.statements++;
+    const r = this.cfg.rules['new-table'];
+    if (user.statements >= r.learnStatements && this.now() - user.since >= r.learnSeconds * 1000) {
+      user.learning = false;
+    }
   }
 
   sessionEnded(session: number): void {
@@ -412,11 +424,13 @@ export class Detector {
     user.statements++;
     const tables = this.tables;
     if (user.learning) {
+      const known = user.tables.size;
       for (let k = 0; k < n; k++) user.tables.add(tables.hash[k]!);
       if (user.tables.size >= r.maxTablesPerUser) user.full = true;
-      else if (user.statements >= r.learnStatements && this.now() - user.since >= r.learnSeconds * 1000) {
-        user.learning = false;
-      }
+      else this.learnt(user, false);
+      // Nothing new learnt: the statement is covered by the user's tables and may be remembered
+      // (its repeats then count towards learnStatements without being lexed: see observe).
+      if (user.tables.size === known) this.verified = user;
       return out;
     }
     let names: string[] | null = null;

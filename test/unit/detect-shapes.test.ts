@@ -17,7 +17,7 @@ const q = (statement: string, over = {}) => event({ statement, digest: digestOf(
 
 describe('detect: clean verdicts by digest', () => {
   test("sysbench's statements share one verdict per shape: lexed once per table, not once per id", () => {
-    // New-table learning off: a statement checked while a user is learning is never remembered.
+    // New-table off: every first statement of a shape is the one looked at.
     const { d, clock } = detector({ rules: { 'new-table': { enabled: false } } });
     const ids = Array.from({ length: 50 }, (_, i) => i + 1);
     const events = ids.flatMap((id) => [
@@ -80,8 +80,8 @@ describe('detect: clean verdicts by digest', () => {
       ['SELECT SLEEP(5)', "SELECT SLEEP('5')"],
       ['SELECT c FROM t WHERE name = CHAR(65)', 'SELECT c FROM t WHERE name = CHAR(117, 110, 105)'],
     ];
-    // Every evasion signal a finding of its own, so that a missed one shows; no learning (a
-    // statement checked while its user learns tables is never remembered).
+    // Every evasion signal a finding of its own, so that a missed one shows; no table rule, so
+    // only the signatures decide.
     const strict: DetectConfigInput = {
       rules: { evasion: { minScore: 1 }, 'new-table': { enabled: false } },
     };
@@ -110,5 +110,18 @@ describe('detect: clean verdicts by digest', () => {
       'crm.users is not shop.users',
     );
     assert.equal(d.shapeHits, hits, 'not let through by the shop shape');
+  });
+
+  test('while a user learns its tables, a statement over tables it knows is remembered, and its repeats count', () => {
+    const { d, clock } = detector({ rules: { 'new-table': { learnStatements: 20, learnSeconds: 0 } } });
+    const reads = Array.from({ length: 25 }, (_, i) => q(`SELECT c FROM users WHERE id = ${i + 1}`));
+    assert.deepEqual(feed(d, clock, reads), []);
+    // The first learnt `users`, the second was looked at and remembered, the rest shared it.
+    assert.equal(d.shapeHits, 23);
+    assert.deepEqual(
+      summary(feed(d, clock, [q('SELECT c FROM orders WHERE id = 1')])),
+      ['new-table/session'],
+      'learning ended at the 20th statement, remembered ones counted',
+    );
   });
 });
