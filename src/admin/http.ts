@@ -229,13 +229,13 @@ export class AdminHttp {
         }
         case '/api/posture':
           return postureView(rt.posture());
-        case '/api/sqlfw/report': {
+        case '/api/sqlfw/report':
           // The SQL firewall's learning report: digests its DETECTING / PROTECTING profiles met
-          // that their lists lack (moat.firewall_report on the admin port).
-          if (rt.sqlFirewall == null)
-            throw new HttpError(404, 'the SQL firewall is off (sqlFirewall.enabled)');
-          return { report: reportRows(rt.sqlFirewall) };
-        }
+          // that their lists lack (moat.firewall_report on the admin port). 200 either way, so
+          // the dashboard asks without an error when the firewall is off.
+          return rt.sqlFirewall == null
+            ? { enabled: false, report: [] }
+            : { enabled: true, report: reportRows(rt.sqlFirewall) };
       }
       throw new HttpError(404, `no such endpoint: GET ${path}`);
     }

@@ -127,7 +127,7 @@ async function refresh() {
     // request as a failed login (delays, then a block), and seven at once for one typo would be
     // seven failures.
     const first = state.signedIn ? null : await api('api/status');
-    const [status, hosts, blocked, failed, sessions, outcomes, posture] = await Promise.all([
+    const [status, hosts, blocked, failed, sessions, outcomes, posture, sqlfw] = await Promise.all([
       first ?? api('api/status'),
       api('api/hosts'),
       api('api/blocked'),
@@ -135,6 +135,7 @@ async function refresh() {
       api('api/sessions'),
       api('api/outcomes'),
       api('api/posture'),
+      api('api/sqlfw/report'),
     ]);
     if (generation !== state.generation) return;
     if (!state.signedIn) {
@@ -153,6 +154,7 @@ async function refresh() {
     drawSessions(sessions.sessions);
     drawChart(outcomes.minutes);
     drawPosture(posture);
+    drawSqlfwReport(sqlfw);
     state.lastOk = new Date();
     hideError();
   } catch (e) {
@@ -514,6 +516,33 @@ async function runPosture(button) {
     button.disabled = false;
     button.textContent = 'Check now';
   }
+}
+
+/** The SQL firewall's learning report (GET /api/sqlfw/report); the card is hidden when it is off. */
+function drawSqlfwReport(r) {
+  $('sqlfw-card').hidden = r.enabled !== true;
+  if (!changed('sqlfw', r.report)) return;
+  const body = $('sqlfw-report').querySelector('tbody');
+  $('sqlfw-count').textContent = String(r.report.length);
+  if (r.report.length === 0) {
+    body.replaceChildren(emptyRow(6, "Every statement seen is on its profile's list."));
+    return;
+  }
+  const rows = [...r.report].sort((a, b) => b.lastSeen - a.lastSeen);
+  body.replaceChildren(
+    ...rows.map((x) => {
+      const tr = el('tr');
+      tr.append(
+        el('td', 'mono', x.profile),
+        el('td', '', x.mode),
+        el('td', 'mono', x.truncated ? `${x.text} …` : x.text),
+        el('td', 'num', String(x.count)),
+        timeCell(new Date(x.firstSeen).toISOString()),
+        timeCell(new Date(x.lastSeen).toISOString()),
+      );
+      return tr;
+    }),
+  );
 }
 
 function drawFailedLogins(list) {
