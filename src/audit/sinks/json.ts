@@ -167,7 +167,20 @@ function compile(): Encode {
     return `out.room(${fixed}); b = out.buf; p = out.pos; ${stores(`${i === 0 ? '{' : ','}${JSON.stringify(k)}:`)} out.pos = p; ${call}`;
   });
   body.push(`out.room(2); b = out.buf; p = out.pos; ${stores('}\n')} out.pos = p;`);
-  return new Function(`return function encode(e, out) {\nlet b, p;\n${body.join('\n')}\n};`)() as Encode;
+  try {
+    return new Function(`return function encode(e, out) {\nlet b, p;\n${body.join('\n')}\n};`)() as Encode;
+  } catch {
+    // Code generation refused (node --disallow-code-generation-from-strings): the same bytes, by a loop.
+    const fragments = keys.map((k, i) => Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(k)}:`));
+    const end = Buffer.from('}\n');
+    return (e, out) => {
+      for (let i = 0; i < keys.length; i++) {
+        out.raw(fragments[i]!);
+        out.value(e[keys[i]!]);
+      }
+      out.raw(end);
+    };
+  }
 }
 
 const encodeRecord = compile();
