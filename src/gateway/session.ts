@@ -545,6 +545,8 @@ export class Session {
   private sqlfwView: SessionView | null = null;
   /** Reads the one held statement packet (created at the first, reattached after). */
   private statementChannel: PacketChannel | null = null;
+  /** Statement ids prepared before this session came under PROTECTING: judged at first EXECUTE. */
+  private unjudgedPrepared: Set<number> | null = null;
 
   /**
    * Matches this session to its SQL firewall profiles: at login, after COM_CHANGE_USER, and when a
@@ -560,7 +562,12 @@ export class Session {
       ip: this.origin.address,
       local: this.origin.local,
     });
-    this.follower.client.hold = this.sqlfwView.protecting;
+    const sink = this.follower.client;
+    if (this.sqlfwView.protecting && !sink.hold && this.follower.prepared.size > 0) {
+      this.unjudgedPrepared = new Set(this.follower.prepared.keys());
+      sink.holdExecutes = true;
+    }
+    sink.hold = this.sqlfwView.protecting;
   }
 
   /**
@@ -590,6 +597,10 @@ export class Session {
     if (this.isClosed()) return;
     const view = this.sqlfwView;
     const payload = packet.payload;
+    if (payload[0] === Com.STMT_EXECUTE) {
+      this.judgeExecute(payload, packet.seq, rest.leftover);
+      return;
+    }
     // The same prefix the follower captures (limits.maxStatementLength), so that a digest learned
     // in RECORDING from the follower's events is the digest judged here.
     const max = this.ctx.config.limits.maxStatementLength;
@@ -616,6 +627,43 @@ export class Session {
     if (this.isClosed()) return;
     this.socket.write(writeErr(formatServerError('ER_FIREWALL_BLOCKED'), (packet.seq + 1) & 0xff));
     relay.resumeClient(rest.leftover);
+  }
+
+  /**
+   * A COM_STMT_EXECUTE held because statements were prepared before PROTECTING: one of those is
+   * judged by its prepared text now (once); an id moat no longer knows the text of is refused,
+   * since it cannot be judged. Other executions pass.
+   */
+  private judgeExecute(payload: Buffer, seq: number, leftover: Buffer | null): void {
+    const relay = this.relay!;
+    const follower = this.follower!;
+    const unjudged = this.unjudgedPrepared;
+    const id = payload.length >= 5 ? payload.readUInt32LE(1) : -1;
+    let blocked = false;
+    if (unjudged?.has(id) === true) {
+      unjudged.delete(id);
+      if (unjudged.size === 0) follower.client.holdExecutes = false;
+      const known = follower.prepared.get(id);
+      const fw = this.ctx.sqlFirewall;
+      if (known?.text == null || fw == null || this.sqlfwView === null) blocked = true;
+      else blocked = fw.judge(this.sqlfwView, known.text, known.truncated, 'Stmt_execute').action === 'block';
+      // Refused once, refused again: the id stays unjudged only if it was let through.
+      if (blocked) unjudged.add(id);
+      if (blocked) follower.client.holdExecutes = true;
+    }
+    if (!blocked) {
+      follower.client.judged = true;
+      const raw = splitPayload(payload, seq);
+      relay.resumeClient(leftover === null ? raw : Buffer.concat([raw, leftover]));
+      return;
+    }
+    const answer = () => {
+      if (this.isClosed()) return;
+      this.socket.write(writeErr(formatServerError('ER_FIREWALL_BLOCKED'), (seq + 1) & 0xff));
+      relay.resumeClient(leftover);
+    };
+    if (follower.queue.length > 0) follower.onQueueEmpty = answer;
+    else answer();
   }
 
   /**

@@ -203,6 +203,8 @@ test('RECORDING learns, DETECTING alerts, PROTECTING refuses through the mariadb
 
     // DETECTING: an unlisted statement runs, and is an Alert record and a report row.
     assert.equal(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'DETECTING')"), '');
+    // Prepared while not protecting: judged at its first EXECUTE once the mode is PROTECTING.
+    const early = await c.prepare('SELECT v FROM t WHERE id = ? OR 1 = 1');
     const [rows] = await c.query('SELECT name FROM t WHERE id = 1 OR TRUE');
     assert.equal((rows as unknown[]).length, 3, 'DETECTING lets it run');
     const report = await admin('SELECT PROFILE, MODE, DIGEST_TEXT, COUNT_STAR FROM moat.firewall_report');
@@ -216,10 +218,10 @@ test('RECORDING learns, DETECTING alerts, PROTECTING refuses through the mariadb
     ).json()) as {
       report: Array<{ profile: string; mode: string; text: string; count: number; firstSeen: number }>;
     };
-    assert.equal(api.report.length, 1);
-    assert.equal(api.report[0]!.profile, 'app@%');
-    assert.match(api.report[0]!.text, /OR TRUE$/);
-    assert.equal(api.report[0]!.count, 1);
+    assert.equal(api.report.length, 2, 'the OR TRUE query and the early PREPARE');
+    const entry = api.report.find((r) => /OR TRUE$/.test(r.text));
+    assert.equal(entry?.profile, 'app@%');
+    assert.equal(entry?.count, 1);
 
     // PROTECTING, switched while c is connected: the live session is protected at once.
     assert.equal(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'PROTECTING')"), '');
@@ -239,6 +241,8 @@ test('RECORDING learns, DETECTING alerts, PROTECTING refuses through the mariadb
       c.execute('SELECT v FROM t WHERE name = ?', ['beta']),
       (e: Error & { errno?: number }) => e.errno === 1045,
     );
+    for (let i = 0; i < 2; i++)
+      await assert.rejects(early.execute([1]), (e: Error & { errno?: number }) => e.errno === 1045);
     const [prepared] = await c.execute('SELECT name FROM t WHERE id = ?', [3]);
     assert.deepEqual(prepared, [{ name: 'gämma ☃' }]);
     await c.end();

@@ -16,6 +16,11 @@ export class ClientSink implements ScanSink {
   hold = false;
   /** One-shot: the statement starting now was judged and let through; follow it as usual. */
   judged = false;
+  /**
+   * Also hold COM_STMT_EXECUTE: statements were prepared before the session came under
+   * PROTECTING, unjudged, and are judged at their first execution instead.
+   */
+  holdExecutes = false;
   private com = 0;
 
   constructor(follower: Follower) {
@@ -29,7 +34,10 @@ export class ClientSink implements ScanSink {
       return 0;
     }
     // Before `following`: a follower that lost track of the answers must not let statements by.
-    if (this.hold && (first === Com.QUERY || first === Com.STMT_PREPARE)) {
+    if (
+      this.hold &&
+      (first === Com.QUERY || first === Com.STMT_PREPARE || (first === Com.STMT_EXECUTE && this.holdExecutes))
+    ) {
       if (this.judged) this.judged = false;
       else {
         f.options.onHoldStatement?.();
