@@ -21,7 +21,7 @@
 // `?` at once (MySQL's parser reduces it one token late: `(NULL)` prints `( ? )` there).
 
 import { createHash } from 'node:crypto';
-import { Lexer, T } from '../detect/lexer.ts';
+import { HASH_SEED, Lexer, T, tokenHash } from '../detect/lexer.ts';
 import { FUNCTION_KEYWORDS, KEYWORDS, MAX_KEYWORD_LENGTH } from './digest-keywords.ts';
 
 export interface StatementDigest {
@@ -36,7 +36,7 @@ export interface StatementDigest {
 export interface DigestOptions {
   /** Bytes of token storage, as MySQL's max_digest_length (default 1024). */
   maxDigestLength?: number;
-  /** Statements whose digest is remembered (default 4096). */
+  /** Statements whose digest is remembered (default 4096; 0: none, every call digests). */
   memoEntries?: number;
 }
 
@@ -58,44 +58,72 @@ export function configureDigests(o: DigestOptions): void {
   clearDigestMemo();
 }
 
-// Two LRU maps (Map keeps insertion order: a hit is moved to the end, the first key is the oldest),
-// so a truncated statement's key needs no prefix string built per lookup.
-const memo = new Map<string, StatementDigest>();
-const memoCut = new Map<string, StatementDigest>();
-let memoChars = 0;
+/**
+ * A bounded cache of two generations: lookups try the young map, then the old one (a hit there
+ * is copied to the young); when the young one is full it becomes the old one and the previous old
+ * one is dropped whole. Nearly an LRU at no per-entry eviction cost: a statement seen again within
+ * `entries` statements stays, one never seen again is gone after at most two turns.
+ */
+class Generations<V> {
+  private young = new Map<string, V>();
+  private old = new Map<string, V>();
+  private youngChars = 0;
+  private readonly half: number;
+  private readonly halfChars: number;
+
+  constructor(entries: number, chars: number) {
+    this.half = Math.max(1, entries >> 1);
+    this.halfChars = chars >> 1;
+  }
+
+  get(key: string): V | undefined {
+    const v = this.young.get(key);
+    if (v !== undefined) return v;
+    const o = this.old.get(key);
+    if (o !== undefined) this.set(key, o);
+    return o;
+  }
+
+  set(key: string, value: V): void {
+    if (this.young.size >= this.half || this.youngChars + key.length > this.halfChars) {
+      this.old = this.young;
+      this.young = new Map();
+      this.youngChars = 0;
+    }
+    this.young.set(key, value);
+    this.youngChars += key.length;
+  }
+
+  clear(): void {
+    this.young.clear();
+    this.old.clear();
+    this.youngChars = 0;
+  }
+}
+
+// By statement text (a cut statement's in a map of its own, so its key needs no marker built per
+// lookup), and by digest text: statements that differ only in their literals (most text-protocol
+// traffic: `WHERE id=5001`, `WHERE id=5002`) share one digest object, hashed once.
+let memo = new Generations<StatementDigest>(DEFAULT_MEMO_ENTRIES, MEMO_CHARS);
+let memoCut = new Generations<StatementDigest>(DEFAULT_MEMO_ENTRIES >> 2, MEMO_CHARS >> 2);
+let canonical = new Generations<StatementDigest>(DEFAULT_MEMO_ENTRIES, MEMO_CHARS >> 2);
 
 export function clearDigestMemo(): void {
-  memo.clear();
-  memoCut.clear();
-  memoChars = 0;
+  memo = new Generations(memoEntries, MEMO_CHARS);
+  memoCut = new Generations(memoEntries >> 2, MEMO_CHARS >> 2);
+  canonical = new Generations(memoEntries, MEMO_CHARS >> 2);
 }
 
 /** The digest of a statement (memoized). `truncated`: the text is a prefix cut at a capture limit. */
 export function digestOf(statement: string, truncated = false): StatementDigest {
+  if (memoEntries === 0) return compute(statement, truncated);
   const map = truncated ? memoCut : memo;
   const hit = map.get(statement);
-  if (hit !== undefined) {
-    if (map.size > 1) {
-      map.delete(statement);
-      map.set(statement, hit);
-    }
-    return hit;
-  }
+  if (hit !== undefined) return hit;
   const d = compute(statement, truncated);
-  if (memoEntries > 0 && statement.length <= MEMO_CHARS / 4) {
-    map.set(statement, d);
-    memoChars += statement.length;
-    while (memo.size + memoCut.size > memoEntries || memoChars > MEMO_CHARS) evictOldest();
-  }
+  // Statements longer than this are digested every time rather than pin their text.
+  if (statement.length <= MEMO_CHARS >> 6) map.set(statement, d);
   return d;
-}
-
-function evictOldest(): void {
-  const from = memo.size >= memoCut.size ? memo : memoCut;
-  const oldest = from.keys().next();
-  if (oldest.done === true) return;
-  from.delete(oldest.value);
-  memoChars -= oldest.value.length;
 }
 
 // Digest token classes: what the reductions compare.
@@ -169,20 +197,30 @@ const START_EXPR = new Set([
   '^',
 ]);
 
-/** The digest under construction: a stack of printed tokens the reductions rewrite. Reused. */
+/** Beyond this many tokens the builder's arrays are dropped after use (one huge statement). */
+const KEEP_TOKENS = 4096;
+
+/**
+ * The digest under construction: a stack of printed tokens the reductions rewrite. Reused from
+ * statement to statement: `top` moves, the arrays are overwritten, never shrunk per statement.
+ */
 class Builder {
-  cls: number[] = [];
+  cls = new Uint8Array(256);
+  size = new Int32Array(256);
   str: string[] = [];
-  size: number[] = [];
+  top = 0;
   /** Stack index after the last name: reductions never look at it or before (MySQL's m_last_id_index). */
   floor = 0;
   bytes = 0;
   full = false;
 
   reset(): void {
-    this.cls.length = 0;
-    this.str.length = 0;
-    this.size.length = 0;
+    if (this.top > KEEP_TOKENS) {
+      this.cls = new Uint8Array(256);
+      this.size = new Int32Array(256);
+      this.str = [];
+    }
+    this.top = 0;
     this.floor = 0;
     this.bytes = 0;
     this.full = false;
@@ -190,16 +228,12 @@ class Builder {
 
   /** Class of the token `back` places from the top (1: the top), or -1 at or below the floor. */
   peek(back: number): number {
-    const i = this.cls.length - back;
+    const i = this.top - back;
     return i >= this.floor ? this.cls[i]! : -1;
   }
 
   pop(count: number): void {
-    for (let k = 0; k < count; k++) {
-      this.bytes -= this.size.pop()!;
-      this.cls.pop();
-      this.str.pop();
-    }
+    for (let k = 0; k < count; k++) this.bytes -= this.size[--this.top]!;
   }
 
   push(cls: number, str: string, size = 2): boolean {
@@ -207,12 +241,23 @@ class Builder {
       this.full = true;
       return false;
     }
-    this.cls.push(cls);
-    this.str.push(str);
-    this.size.push(size);
+    const i = this.top++;
+    if (i === this.cls.length) this.grow();
+    this.cls[i] = cls;
+    this.size[i] = size;
+    this.str[i] = str;
     this.bytes += size;
-    if (cls === C.name) this.floor = this.cls.length;
+    if (cls === C.name) this.floor = this.top;
     return true;
+  }
+
+  private grow(): void {
+    const cls = new Uint8Array(this.cls.length * 2);
+    cls.set(this.cls);
+    this.cls = cls;
+    const size = new Int32Array(this.size.length * 2);
+    size.set(this.size);
+    this.size = size;
   }
 
   value(numeric: boolean): void {
@@ -252,14 +297,14 @@ class Builder {
 
   /** The printed form of the token `back` from the top, '' at or below the floor. */
   peekStr(back: number): string {
-    const i = this.cls.length - back;
+    const i = this.top - back;
     return i >= this.floor ? this.str[i]! : '';
   }
 
   text(cut: boolean): string {
     let out = '';
     let space = false;
-    for (let i = 0; i < this.cls.length; i++) {
+    for (let i = 0; i < this.top; i++) {
       const cls = this.cls[i]!;
       if (space) out += ' ';
       out += PRINTED[cls] ?? this.str[i]!;
@@ -334,33 +379,87 @@ function compute(statement: string, truncated: boolean): StatementDigest {
   }
   if (!b.full && b.peek(1) === C.semicolon) b.pop(1);
   const text = b.text(truncated);
-  const d: StatementDigest = {
-    text,
-    hash: createHash('sha256').update(text).digest('hex'),
-    truncated: truncated || b.full,
-  };
+  const cut = truncated || b.full;
   b.reset();
   lexer.release();
-  return Object.freeze(d);
+  // A cut digest's text ends in `...`, which no whole statement's does: the text alone is the key.
+  const known = memoEntries === 0 ? undefined : canonical.get(text);
+  if (known !== undefined && known.truncated === cut) return known;
+  const d: StatementDigest = Object.freeze({
+    text,
+    hash: createHash('sha256').update(text).digest('hex'),
+    truncated: cut,
+  });
+  if (memoEntries > 0) canonical.set(text, d);
+  return d;
 }
 
 function name(b: Builder, id: string): void {
-  b.push(C.name, `\`${id}\``, 4 + Buffer.byteLength(id));
+  b.push(C.name, `\`${id}\``, 4 + utf8Length(id));
+}
+
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
+  return s.length;
+}
+
+/**
+ * Keyword lookup without upper-casing each word: the lexer's ASCII-folded FNV-1a of the token
+ * (tokenHash) → the keyword's upper-case text, confirmed letter by letter. 1 marks a function
+ * keyword (a keyword only before `(`), 2 both lists.
+ */
+const KEYWORD_BY_HASH = new Map<number, { word: string; kind: number }>();
+for (const [set, kind] of [
+  [KEYWORDS, 0],
+  [FUNCTION_KEYWORDS, 1],
+] as const) {
+  for (const w of set) {
+    const h = foldedHash(w);
+    const had = KEYWORD_BY_HASH.get(h);
+    if (had !== undefined && had.word !== w)
+      throw new Error(`digest keyword hash collision: ${w} ${had.word}`);
+    KEYWORD_BY_HASH.set(h, { word: w, kind: had === undefined ? kind : 2 });
+  }
+}
+
+function foldedHash(w: string): number {
+  let h = HASH_SEED;
+  for (let i = 0; i < w.length; i++) {
+    let c = w.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return h | 0;
+}
+
+/** The keyword token i spells (upper-case), or null; function keywords only before `(`. */
+function keywordOf(lx: Lexer, i: number): string | null {
+  const start = lx.start[i]!;
+  const end = lx.end[i]!;
+  if (end - start > MAX_KEYWORD_LENGTH) return null;
+  const k = KEYWORD_BY_HASH.get(tokenHash(lx, i, HASH_SEED));
+  if (k === undefined || k.word.length !== end - start) return null;
+  const src = lx.src;
+  for (let p = 0; p < k.word.length; p++) {
+    let c = src.charCodeAt(start + p);
+    if (c >= 97 && c <= 122) c -= 32;
+    if (c !== k.word.charCodeAt(p)) return null;
+  }
+  if (k.kind === 1 && src.charCodeAt(end) !== 40) return null;
+  return k.word;
 }
 
 function word(lx: Lexer, i: number, b: Builder): void {
   const src = lx.src;
   const start = lx.start[i]!;
-  const end = lx.end[i]!;
-  const text = src.slice(start, end);
   // After `.` a word is always a name (MySQL's lexer state after a separator).
   if (i > 0 && lx.kind[i - 1] === T.dot) {
-    name(b, text);
+    name(b, lx.text(i));
     return;
   }
   const c = src.charCodeAt(start);
   // 0b101: a bit literal (the lexer reads it as a word, as it reads `0bad`).
-  if (c === 48 && /^0b[01]+$/.test(text)) {
+  if (c === 48 && /^0b[01]+$/.test(lx.text(i))) {
     b.value(true);
     return;
   }
@@ -369,20 +468,13 @@ function word(lx: Lexer, i: number, b: Builder): void {
     b.push(C.other, '(_charset)');
     return;
   }
-  if (end - start <= MAX_KEYWORD_LENGTH) {
-    const upper = text.toUpperCase();
-    if (upper === 'NULL') {
-      const prev = b.peekStr(1);
-      if (prev === 'IS' || prev === 'NOT') b.push(C.other, upper);
-      else b.value(false);
-      return;
-    }
-    if (KEYWORDS.has(upper) || (FUNCTION_KEYWORDS.has(upper) && src.charCodeAt(end) === 40)) {
-      b.push(upper === 'IN' ? C.in : C.other, upper);
-      return;
-    }
-  }
-  name(b, text);
+  const kw = keywordOf(lx, i);
+  if (kw === null) name(b, lx.text(i));
+  else if (kw === 'NULL') {
+    const prev = b.peekStr(1);
+    if (prev === 'IS' || prev === 'NOT') b.push(C.other, kw);
+    else b.value(false);
+  } else b.push(kw === 'IN' ? C.in : C.other, kw);
 }
 
 /** `@x`, `@@session.x`, `@'x'`: MySQL's lexer reads `@` tokens, then the name parts. */

@@ -92,16 +92,24 @@ describe('statement digest hash, truncation and memo', () => {
     assert.deepEqual(c, a);
   });
 
-  test('the memo is bounded', () => {
-    configureDigests({ memoEntries: 2 });
-    const first = digestOf('SELECT a FROM t1');
-    digestOf('SELECT a FROM t2');
-    assert.equal(digestOf('SELECT a FROM t1'), first, 'a hit moves it to the young end');
-    digestOf('SELECT a FROM t3'); // evicts t2, the oldest
-    assert.equal(digestOf('SELECT a FROM t1'), first);
-    digestOf('SELECT a FROM t4');
-    digestOf('SELECT a FROM t5');
-    assert.notEqual(digestOf('SELECT a FROM t1'), first, 'evicted');
+  test('statements that differ only in literals share one digest object, hashed once', () => {
+    const t = `sbtest_${Date.now()}`;
+    const a = digestOf(`SELECT c FROM ${t} WHERE id=1`);
+    assert.equal(digestOf(`select c from ${t} where id = 2`), a);
+    assert.notEqual(digestOf(`SELECT c FROM ${t} WHERE id=`, true), a, 'a cut one is its own');
+  });
+
+  test('the memo is bounded: a statement seen again stays, the others go', () => {
+    configureDigests({ memoEntries: 4 });
+    const kept = digestOf('SELECT a FROM kept');
+    const first = digestOf('SELECT a FROM gone');
+    for (let i = 0; i < 12; i++) {
+      digestOf(`SELECT a FROM t${i}`);
+      assert.equal(digestOf('SELECT a FROM kept'), kept, `kept after ${i}`);
+    }
+    assert.notEqual(digestOf('SELECT a FROM gone'), first, 'forgotten: a new object');
+    configureDigests({ memoEntries: 0 });
+    assert.notEqual(digestOf('SELECT a FROM kept'), digestOf('SELECT a FROM kept'), 'memoEntries 0: no memo');
   });
 
   test('a statement cut at the capture limit is judged by its prefix digest and says so', () => {
