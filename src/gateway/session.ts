@@ -568,6 +568,7 @@ export class Session {
       sink.holdExecutes = true;
     }
     sink.hold = this.sqlfwView.protecting;
+    sink.judged = false;
   }
 
   /**

@@ -408,3 +408,28 @@ test('pipelined commands (the mariadb connector): a refusal answers in order; PR
     await moat.stop();
   }
 });
+
+test('the last early-prepared statement let through at EXECUTE does not let the next statement by', async () => {
+  const { moat, admin } = await start();
+  try {
+    assert.equal(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'RECORDING')"), '');
+    const c = await mysql.createConnection({ ...app, host: moat.host, port: moat.port });
+    try {
+      const p = await c.prepare('SELECT name FROM t WHERE id = ?');
+      await p.execute([1]);
+      await c.query('SELECT 1');
+      await moat.waitForEvent((e) => e.statement === 'SELECT 1');
+      assert.equal(await admin("CALL mysql.sp_set_firewall_mode('app@%', 'PROTECTING')"), '');
+      const [rows] = await p.execute([2]);
+      assert.deepEqual(rows, [{ name: 'beta' }], 'listed: judged at its first EXECUTE and let through');
+      await assert.rejects(
+        c.query('SELECT 2 + 2 AS four'),
+        (e: Error & { errno?: number }) => e.errno === 1045,
+      );
+    } finally {
+      await c.end();
+    }
+  } finally {
+    await moat.stop();
+  }
+});
