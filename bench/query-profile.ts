@@ -34,7 +34,9 @@ try {
   await sysbench.prepare({ ...conn, port: db.info().port, psMode: 'disable' });
   const profDir = join(s.dir, 'prof');
   const relay = {
-    audit: { sinks: [{ type: 'json', path: 'audit.log', filter: { events: ['Connect', 'Quit', 'Change user'] } }] },
+    audit: {
+      sinks: [{ type: 'json', path: 'audit.log', filter: { events: ['Connect', 'Quit', 'Change user'] } }],
+    },
     detect: { enabled: false },
   };
   const moat = await startMoat({
