@@ -49,10 +49,10 @@ describe('statement-truncated', () => {
       rules: { 'statement-truncated': { exemptUsers: ['etl%'], score: 80, severity: 'high' } },
     });
     assert.equal(
-      feed(d, clock, [cut({ user: 'etl_loader', statement: 'INSERT INTO t VALUES (1)' })]).length,
+      feed(d, clock, [cut({ user: 'etl_loader', statement: 'UPDATE t SET a = 1 WHERE id = 2' })]).length,
       0,
     );
-    const [f] = feed(d, clock, [cut({ statement: 'INSERT INTO t VALUES (1)' })]);
+    const [f] = feed(d, clock, [cut({ statement: 'UPDATE t SET a = 1 WHERE id = 2' })]);
     assert.equal(f?.score, 80);
     assert.equal(f?.severity, 'high');
     const off = detector({ rules: { 'statement-truncated': { enabled: false } } });
