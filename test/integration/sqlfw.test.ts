@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -297,6 +297,7 @@ test('RECORDING learns, DETECTING alerts, PROTECTING refuses through the mariadb
   ({ moat, admin } = await start(stateDir));
   try {
     assert.match(await admin('SELECT USERHOST, MODE FROM mysql.firewall_users'), /app@%\tPROTECTING/);
+    assert.equal(statSync(join(stateDir, 'sqlfw.sqlite')).mode & 0o777, 0o600, 'statement texts: 0600');
     assert.match(await cli(moat, 'SELECT name FROM t WHERE id = 1 OR TRUE'), BLOCKED);
     assert.match(await cli(moat, 'SELECT name FROM t WHERE id = 1'), /alpha/);
   } finally {
