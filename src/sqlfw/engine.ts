@@ -459,6 +459,7 @@ export class SqlFirewall {
   adoptShared(s: StoredState): void {
     this.store.replaceAll(s);
     this.reloadKeepingReports();
+    this.log.info({ profiles: s.profiles.length }, 'sql firewall: lists adopted from the fleet');
   }
 
   private reloadKeepingReports(): void {
