@@ -207,12 +207,19 @@ export class SqlFirewall {
     const view = this.views.get(e.session);
     if (view === undefined || view.protecting || e.statement === null) return;
     if (e.command !== 'Query' && e.command !== 'Stmt_prepare') return;
-    this.judge(view, e.statement, e.statementTruncated, e.command);
+    // The follower digested it already (CommandEvent.digest); the same text gives the same digest.
+    this.judge(view, e.statement, e.statementTruncated, e.command, e.digest ?? undefined);
   }
 
   /** Judges one statement for a session: learns, flags or refuses. */
-  judge(view: SessionView, statement: string, truncated: boolean, command: string): Verdict {
-    const digest = digestOf(statement, truncated);
+  judge(
+    view: SessionView,
+    statement: string,
+    truncated: boolean,
+    command: string,
+    known?: StatementDigest,
+  ): Verdict {
+    const digest = known ?? digestOf(statement, truncated);
     let action: Action = 'allow';
     let reason: string | null = null;
     let profile: string | null = null;
