@@ -304,6 +304,9 @@ export class Lexer {
   /** For a `(` token, the index of its `)` (n when it has none). */
   close: Int32Array = new Int32Array(256);
   private opens: Int32Array = new Int32Array(64);
+  /** The session's sql_mode has NO_BACKSLASH_ESCAPES (the server says so in every OK's status):
+   * `'a\'` is then a whole string, and what follows it is code. */
+  noBackslashEscapes = false;
 
   lex(src: string): this {
     this.src = src;
@@ -512,7 +515,7 @@ export class Lexer {
   /** Past the closing quote (doubled quotes and, except in identifiers, backslashes escape). */
   private quoted(src: string, p: number, quote: number): number {
     const len = src.length;
-    const backslash = quote !== 96;
+    const backslash = quote !== 96 && !this.noBackslashEscapes;
     p++;
     while (p < len) {
       const q = src.indexOf(QUOTES[quote]!, p);

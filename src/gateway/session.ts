@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Admission } from '../guard/guard.ts';
 import { type ClientTls, mysqlDn } from '../guard/rules.ts';
-import { Cap, Com, FRAMING_CAPS, RELAYABLE_CAPS, relayableExtended } from '../protocol/constants.ts';
+import { Cap, Com, FRAMING_CAPS, RELAYABLE_CAPS, relayableExtended, Status } from '../protocol/constants.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { readChangeUser, writeChangeUser } from '../protocol/packets/change-user.ts';
@@ -24,6 +24,8 @@ import {
 } from '../protocol/packets/handshake-response.ts';
 import { writeErr } from '../protocol/packets/result.ts';
 import { splitPayload } from '../protocol/writer.ts';
+import { digestOf } from '../sql/digest.ts';
+import { charsetRefusal } from '../sqlfw/charset.ts';
 import type { SessionView } from '../sqlfw/engine.ts';
 import { type AuthOutcome, relayAuth } from './auth-relay.ts';
 import { BackendError, type BackendLink, connectBackend } from './backend.ts';
@@ -220,6 +222,7 @@ export class Session {
     this.identity.user = hr.user;
     this.identity.database = hr.database === '' ? null : hr.database;
     this.attributes = hr.attributes;
+    this.clientCollation = hr.charset;
     const secureClient = this.tls !== null || this.origin.local;
     if (!(hr.capabilities & Cap.PLUGIN_AUTH)) {
       throw new LoginFailure(
@@ -541,6 +544,8 @@ export class Session {
     this.relay.start(clientRest.leftover, backendRest.leftover);
   }
 
+  /** character_set_client's collation as the client last set it at login or change user. */
+  private clientCollation = 0;
   /** The SQL firewall profiles this session is under (null: none, or the firewall is off). */
   private sqlfwView: SessionView | null = null;
   /** Reads the one held statement packet (created at the first, reattached after). */
@@ -608,10 +613,24 @@ export class Session {
     const text = payload.toString('utf8', 1, 1 + Math.min(payload.length - 1, max));
     const truncated = payload.length - 1 > max;
     const command = payload[0] === Com.QUERY ? 'Query' : 'Stmt_prepare';
+    const charsetRisk = view?.protecting === true ? charsetRefusal(this.clientCollation, text) : null;
+    if (charsetRisk !== null)
+      this.ctx.log.warn({ session: this.id, why: charsetRisk }, 'sql firewall refused a statement');
     const verdict =
-      view === null || !view.protecting || this.ctx.sqlFirewall == null
-        ? null
-        : this.ctx.sqlFirewall.judge(view, text, truncated, command);
+      charsetRisk !== null
+        ? ({ action: 'block' } as const)
+        : view === null || !view.protecting || this.ctx.sqlFirewall == null
+          ? null
+          : this.ctx.sqlFirewall.judge(
+              view,
+              text,
+              truncated,
+              command,
+              // Under NO_BACKSLASH_ESCAPES the server ends `'a\'` at the quote: judged as it reads it.
+              (follower.lastStatus & Status.NO_BACKSLASH_ESCAPES) !== 0
+                ? digestOf(text, truncated, true)
+                : undefined,
+            );
     if (verdict === null || verdict.action !== 'block') {
       follower.client.judged = true;
       const raw = splitPayload(payload, packet.seq);
@@ -641,7 +660,10 @@ export class Session {
     const unjudged = this.unjudgedPrepared;
     const id = payload.length >= 5 ? payload.readUInt32LE(1) : -1;
     let blocked = false;
-    if (unjudged?.has(id) === true) {
+    // MariaDB's "last prepared statement" id names whatever the server prepared last, which may be
+    // one prepared before PROTECTING: while any of those is unjudged, it cannot be told apart.
+    if (id === 0xffffffff && unjudged !== null && unjudged !== undefined && unjudged.size > 0) blocked = true;
+    else if (unjudged?.has(id) === true) {
       unjudged.delete(id);
       if (unjudged.size === 0) follower.client.holdExecutes = false;
       const known = follower.prepared.get(id);
@@ -682,6 +704,7 @@ export class Session {
     client.prepend(bytes);
     const packet = await client.read();
     const cu = readChangeUser(packet.payload, this.capabilities);
+    if (cu.charset !== null) this.clientCollation = cu.charset;
     const gate = this.ctx.guard.identifyChangeUser(this.guardUser, cu.user, this.admission, this.clientTls());
     if (gate.refusal !== null) {
       this.socket.write(writeErr(gate.refusal.error, (packet.seq + 1) & 0xff));

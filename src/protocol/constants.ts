@@ -108,6 +108,8 @@ export const Status = {
   MORE_RESULTS_EXISTS: 0x0008,
   CURSOR_EXISTS: 0x0040,
   LAST_ROW_SENT: 0x0080,
+  /** sql_mode has NO_BACKSLASH_ESCAPES: a backslash in a string is a plain character. */
+  NO_BACKSLASH_ESCAPES: 0x0200,
 } as const;
 
 /** Command bytes (first byte of every client packet in the command phase). */

@@ -114,8 +114,20 @@ export function clearDigestMemo(): void {
   canonical = new Generations(memoEntries, MEMO_CHARS >> 2);
 }
 
-/** The digest of a statement (memoized). `truncated`: the text is a prefix cut at a capture limit. */
-export function digestOf(statement: string, truncated = false): StatementDigest {
+/**
+ * The digest of a statement (memoized). `truncated`: the text is a prefix cut at a capture limit.
+ * `noBackslashEscapes`: the session's sql_mode has NO_BACKSLASH_ESCAPES, so the server reads
+ * `'a\'` as a whole string: digested as the server reads it, not memoized (a rare mode).
+ */
+export function digestOf(statement: string, truncated = false, noBackslashEscapes = false): StatementDigest {
+  if (noBackslashEscapes) {
+    lexer.noBackslashEscapes = true;
+    try {
+      return compute(statement, truncated);
+    } finally {
+      lexer.noBackslashEscapes = false;
+    }
+  }
   if (memoEntries === 0) return compute(statement, truncated);
   const map = truncated ? memoCut : memo;
   const hit = map.get(statement);

@@ -1,0 +1,165 @@
+// Bypasses of the SQL firewall found by a review (2026-12-08), closed and kept closed. An account
+// in PROTECTING whose allowlist holds `SELECT ?` and `SET SESSION sql_mode = ?` (what drivers send
+// at connect) must not run anything else:
+//  - in a character set whose multibyte characters end in 0x5C (gbk here), `'a<BF 5C>'` is an
+//    escaped quote to a UTF-8 reader and a closed string to the server: such sessions' statements,
+//    and switches to such a set, are refused;
+//  - under NO_BACKSLASH_ESCAPES (`'a\'` is a whole string) a statement is digested as the server
+//    reads it.
+// Through mysql2 against the harness's MariaDB; the tables the attacks aim at must survive.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import { nativePasswordHash } from '../../src/admin/password.ts';
+import { adminQuery, testBackend } from '../harness/env.ts';
+import { type RunningMoat, startMoat } from '../harness/moat.ts';
+import { parseErr, rawLogin } from '../harness/raw-mysql.ts';
+
+const run = promisify(execFile);
+const backend = testBackend();
+const USER = 'fwbypass';
+const PASSWORD = 'fwbypass-pw';
+const DBA = { user: 'dba', password: 'Adm1n-pw' };
+let moat: RunningMoat;
+
+async function admin(sql: string): Promise<string> {
+  const a = moat.gateway.adminAddress;
+  assert.ok(a !== null && a.kind === 'tcp');
+  return (
+    await run('mariadb', [
+      '-h127.0.0.1',
+      `-P${a.port}`,
+      `-u${DBA.user}`,
+      `-p${DBA.password}`,
+      '--batch',
+      '-e',
+      sql,
+    ])
+  ).stdout;
+}
+
+const connect = (o: mysql.ConnectionOptions = {}) =>
+  mysql.createConnection({
+    user: USER,
+    password: PASSWORD,
+    database: backend.database,
+    host: moat.host,
+    port: moat.port,
+    multipleStatements: true,
+    ...o,
+  });
+
+async function errno(c: mysql.Connection, sql: string): Promise<number> {
+  try {
+    await c.query(sql);
+    return 0;
+  } catch (e) {
+    return (e as { errno?: number }).errno ?? -1;
+  }
+}
+
+async function tableExists(name: string): Promise<boolean> {
+  const rows = await adminQuery(
+    `SELECT 1 FROM information_schema.tables WHERE table_schema = '${backend.database}' AND table_name = '${name}'`,
+  );
+  return rows.length === 1;
+}
+
+before(async () => {
+  await adminQuery(`CREATE USER IF NOT EXISTS '${USER}'@'%' IDENTIFIED BY '${PASSWORD}'`);
+  await adminQuery(`GRANT ALL ON ${backend.database}.* TO '${USER}'@'%'`);
+  await adminQuery(`CREATE TABLE IF NOT EXISTS ${backend.database}.fw_victim_gbk (i INT)`);
+  await adminQuery(`CREATE TABLE IF NOT EXISTS ${backend.database}.fw_victim_nbe (i INT)`);
+  moat = await startMoat(backend, {
+    admin: {
+      listen: '127.0.0.1:0',
+      users: [{ user: DBA.user, passwordHash: nativePasswordHash(DBA.password) }],
+    },
+  });
+  await admin(`CALL mysql.sp_set_firewall_mode('${USER}@%', 'RECORDING')`);
+  const c = await connect();
+  await c.query('SELECT 1');
+  await c.query("SET SESSION sql_mode = 'STRICT_TRANS_TABLES'");
+  await c.query('SET NAMES utf8mb4');
+  await c.end();
+  await admin(`CALL mysql.sp_set_firewall_mode('${USER}@%', 'PROTECTING')`);
+});
+
+after(async () => {
+  await moat?.stop();
+  await adminQuery(
+    `DROP TABLE IF EXISTS ${backend.database}.fw_victim_gbk, ${backend.database}.fw_victim_nbe`,
+  );
+  await adminQuery(`DROP USER IF EXISTS '${USER}'@'%'`);
+});
+
+test('listed statements pass and others are refused (the baseline)', async () => {
+  const c = await connect();
+  assert.equal(await errno(c, 'SELECT 2'), 0);
+  assert.equal(await errno(c, 'SELECT CURRENT_USER()'), 1045);
+  await c.end();
+});
+
+test('a gbk session cannot smuggle a statement behind a multibyte character', async () => {
+  const c = await connect({ charset: 'GBK_CHINESE_CI' });
+  // 0xBF 0x5C is one gbk character; decoded as UTF-8 it is U+FFFD and an escaping backslash.
+  const attack = Buffer.concat([
+    Buffer.from("SELECT 'a"),
+    Buffer.from([0xbf, 0x5c]),
+    Buffer.from("'; DROP TABLE fw_victim_gbk; #'"),
+  ]).toString('binary');
+  assert.equal(await errno(c, attack), 1045);
+  assert.equal(await errno(c, 'SELECT 2'), 1045, "a gbk session's statements cannot be judged: all refused");
+  await c.end().catch(() => {});
+  assert.equal(await tableExists('fw_victim_gbk'), true);
+  const u = await connect();
+  assert.equal(await errno(u, 'SET NAMES gbk'), 1045, 'a switch to gbk is refused');
+  assert.equal(await errno(u, 'SET NAMES utf8mb4'), 0, 'a switch to UTF-8 passes');
+  await u.end();
+});
+
+test("NO_BACKSLASH_ESCAPES: `'a\\'` ends at the quote, and what follows is judged as code", async () => {
+  const c = await connect();
+  assert.equal(await errno(c, "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'"), 0, 'listed');
+  assert.equal(await errno(c, "SELECT 'a\\'; DROP TABLE fw_victim_nbe; #'"), 1045);
+  assert.equal(await errno(c, "SELECT 'a\\'"), 0, 'a whole string under this mode: SELECT ?');
+  await c.end();
+  assert.equal(await tableExists('fw_victim_nbe'), true);
+});
+
+test("MariaDB's last-prepared id cannot run a statement prepared before PROTECTING", async () => {
+  await adminQuery(`CREATE TABLE IF NOT EXISTS ${backend.database}.fw_victim_last (i INT)`);
+  await admin(`CALL mysql.sp_set_firewall_mode('${USER}@%', 'DETECTING')`);
+  const c = await rawLogin(moat.host, moat.port, {
+    user: USER,
+    password: PASSWORD,
+    database: backend.database,
+  });
+  try {
+    c.sendPacket(Buffer.concat([Buffer.from([0x16]), Buffer.from('DROP TABLE fw_victim_last')]), 0);
+    const ok = await c.readPacket();
+    assert.equal(ok.payload[0], 0x00, 'prepared while DETECTING');
+    const id = ok.payload.readUInt32LE(1);
+    await admin(`CALL mysql.sp_set_firewall_mode('${USER}@%', 'PROTECTING')`);
+    const execute = (stmt: number) => {
+      const p = Buffer.alloc(10);
+      p[0] = 0x17; // COM_STMT_EXECUTE: id, flags, iteration count 1
+      p.writeUInt32LE(stmt >>> 0, 1);
+      p.writeUInt32LE(1, 6);
+      return p;
+    };
+    for (const stmt of [id, 0xffffffff]) {
+      c.sendPacket(execute(stmt), 0);
+      const r = await c.readPacket();
+      assert.equal(r.payload[0], 0xff, `EXECUTE of id ${stmt} answered with an ERR`);
+      assert.equal(parseErr(r.payload).code, 1045);
+    }
+  } finally {
+    c.destroy();
+    await admin(`CALL mysql.sp_set_firewall_mode('${USER}@%', 'PROTECTING')`);
+  }
+  assert.equal(await tableExists('fw_victim_last'), true);
+  await adminQuery(`DROP TABLE IF EXISTS ${backend.database}.fw_victim_last`);
+});
