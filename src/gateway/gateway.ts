@@ -281,7 +281,12 @@ export class Gateway {
         this.hooks.onLogin?.(r);
       },
       shuttingDown: () => this.stopping,
-      backendThreadOf: (id) => this.sessions.get(id)?.backendThread ?? null,
+      backendThreadOf: (id, caller) => {
+        // Only a session of the caller's own user: the server would refuse another's (1095) and
+        // its answer would name that session's backend thread, which is none of the caller's business.
+        const s = this.sessions.get(id);
+        return s !== undefined && s.user === caller ? s.backendThread : null;
+      },
       sqlFirewall,
     };
     this.loadTcpWrappers();

@@ -70,6 +70,7 @@ export class Relay {
   /** Starts (or resumes) relaying; `clientBytes` / `backendBytes` were read but not yet relayed. */
   start(clientBytes: Buffer | null, backendBytes: Buffer | null): void {
     this.active = true;
+    this.clientHeld = false;
     this.clientScanner.reset();
     this.serverScanner.reset();
     this.held = null;
@@ -121,7 +122,9 @@ export class Relay {
         this.hooks.onStatement(data.subarray(at));
         return;
       }
-      this.suspend();
+      // Only the client side stops: the answers to commands sent before the COM_CHANGE_USER
+      // still flow to the client; the session suspends the rest once they are all in.
+      this.holdClient();
       this.hooks.onChangeUser(data.subarray(at));
       return;
     }

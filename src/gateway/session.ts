@@ -697,6 +697,29 @@ export class Session {
    */
   private async changeUser(bytes: Buffer): Promise<void> {
     this.state = 'change-user';
+    const follower = this.follower!;
+    if (!follower.following) {
+      // Where the answers to earlier commands end is unknown: the re-authentication cannot be told
+      // apart from them, so it is not attempted.
+      this.socket.write(
+        writeErr(
+          formatServerError('ER_UNKNOWN_ERROR', 'moat: this session cannot change user; please reconnect'),
+          1,
+        ),
+      );
+      this.close('change user on a session moat no longer follows');
+      return;
+    }
+    // Commands pipelined before the COM_CHANGE_USER are answered first (the backend side relays
+    // on); only then does the re-authentication own the backend channel, so no answer of theirs is
+    // read as part of it (an OK taken for "changed").
+    if (follower.queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        follower.onQueueEmpty = resolve;
+      });
+      if (this.isClosed()) return;
+    }
+    this.relay!.suspend();
     const link = this.backendLink!;
     const client = this.channel;
     client.reattach(this.socket);

@@ -533,7 +533,9 @@ export class Guard {
       if (isLoginFailure(c)) this.loginFailed(to, a.ip);
       return;
     }
-    this.loginSucceeded(to, a.ip);
+    // A change to the user the session already is proves nothing new: it must not clear the
+    // address's failures (a sprayer holding one session would re-authenticate between guesses).
+    if (from !== to) this.loginSucceeded(to, a.ip);
     this.ledger.changedUser(from, to, a.ip);
     if (from !== null) {
       const n = (this.sessionsByUser.get(from) ?? 1) - 1;

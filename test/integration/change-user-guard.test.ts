@@ -8,6 +8,7 @@ import { countOf } from '../../src/guard/ledger.ts';
 import { testBackend } from '../harness/env.ts';
 import { mysqlFrom } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
+import { nativeScramble, packet, rawLogin } from '../harness/raw-mysql.ts';
 
 const backend = testBackend();
 const app = backend.users.app;
@@ -104,6 +105,43 @@ describe('COM_CHANGE_USER passes the guard', () => {
       const t1 = performance.now();
       assert.equal((await changeTo(await loginApp(moat, '127.0.0.104'), app2)).code, 0);
       assert.ok(performance.now() - t1 < 900, 'no delay after the success');
+    } finally {
+      await moat.stop();
+    }
+  });
+});
+
+describe('COM_CHANGE_USER pipelined behind a command', () => {
+  test('the command is answered first, then the change of user is a login of its own', async () => {
+    const moat = await startMoat(backend);
+    try {
+      const c = await rawLogin(moat.host, moat.port, { user: app.user, password: app.password });
+      try {
+        // COM_CHANGE_USER: user, 1-byte auth length (0), database, charset, plugin.
+        const cu = Buffer.concat([
+          Buffer.from([0x11]),
+          Buffer.from(`${app2.user}\0`),
+          Buffer.from([0]),
+          Buffer.from('\0'),
+          Buffer.from([45, 0]),
+          Buffer.from('mysql_native_password\0'),
+        ]);
+        c.write(Buffer.concat([packet(Buffer.from('\x03DO SLEEP(0.3)', 'latin1'), 0), packet(cu, 0)]));
+        const done = await c.readPacket(3000);
+        assert.equal(done.payload[0], 0x00, "DO's OK first");
+        const sw = await c.readPacket(3000);
+        assert.equal(sw.payload[0], 0xfe, "then the backend's AuthSwitchRequest for the change of user");
+        const end = sw.payload.indexOf(0, 1);
+        const nonce = sw.payload.subarray(end + 1, end + 21);
+        c.sendPacket(nativeScramble(app2.password, nonce), sw.seq + 1);
+        const ok = await c.readPacket(3000);
+        assert.equal(ok.payload[0], 0x00, 'changed');
+        const login = await moat.waitForLogin((l) => l.kind === 'change-user');
+        assert.equal(login.outcome, 'ok');
+        assert.equal(login.user, app2.user);
+      } finally {
+        c.destroy();
+      }
     } finally {
       await moat.stop();
     }

@@ -56,7 +56,7 @@ describe('KILL by the greeted connection id', () => {
     }
   });
 
-  test('KILL <backend id> still works, and the server checks privileges on the mapped KILL', async () => {
+  test("KILL <backend id> still works; another user's session is not mapped, the server checks the backend id", async () => {
     const moat = await startMoat(backend);
     try {
       const victim = await connect(moat);
@@ -65,11 +65,22 @@ describe('KILL by the greeted connection id', () => {
       await killer.query(`KILL ${await backendId(victim)}`);
       await assert.rejects(victim.query('SELECT 1'));
 
-      // app2 does not own app's thread and has no CONNECTION ADMIN: the server refuses (1095).
+      // Another user's session is not mapped: the server would refuse it (1095) in a message that
+      // names that session's backend thread; unmapped, the server knows no such id (1094).
       const other = await connect(moat);
       const intruder = await connect(moat, { ...backend.users.app2, database: backend.database });
+      const otherThread = await backendId(other);
       await assert.rejects(
         intruder.query(`KILL ${other.threadId}`),
+        (e: { errno?: number; message: string }) => {
+          assert.equal(e.errno, 1094);
+          assert.ok(!e.message.includes(` ${otherThread}`), e.message);
+          return true;
+        },
+      );
+      // The backend id itself still goes to the server, whose own check decides (1095).
+      await assert.rejects(
+        intruder.query(`KILL ${otherThread}`),
         (e: { errno?: number }) => e.errno === 1095,
       );
       assert.equal((await backendId(other)) > 0, true, 'the victim lives on');

@@ -42,7 +42,12 @@ export class ClientSink implements ScanSink {
         return 0;
       }
     }
-    if (!f.following) return 0;
+    // A change of user is a login, followed or not: once lost, it still goes to the session
+    // (which refuses it, since it cannot tell where the answers before it end).
+    if (!f.following) {
+      if (first === Com.CHANGE_USER) f.options.onChangeUser();
+      return 0;
+    }
     if (first < 0) {
       // The server reads an empty packet as COM_SLEEP and answers "Unknown command".
       f.queue.push(f.newCommand(Com.SLEEP, null, false, -1));
@@ -108,11 +113,14 @@ export class ClientSink implements ScanSink {
       // Only a whole short packet in this chunk; one split across chunks goes on unchanged.
       const threadOf = f.options.backendThreadOf;
       if (com === Com.QUERY && inChunk && n === length && length <= MAX_KILL_LENGTH && threadOf !== undefined)
-        rewriteKillQuery(buf, from + 1, from + n, threadOf);
+        rewriteKillQuery(buf, from + 1, from + n, (id) => threadOf(id, f.identity.user));
       return;
     }
     if (com === Com.PROCESS_KILL) {
-      if (inChunk) rewriteProcessKill(buf, from + 1, f.options.backendThreadOf!);
+      if (inChunk) {
+        const threadOf = f.options.backendThreadOf!;
+        rewriteProcessKill(buf, from + 1, (id) => threadOf(id, f.identity.user));
+      }
       f.queue.push(f.newCommand(com, null, false, -1));
       return;
     }

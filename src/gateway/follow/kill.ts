@@ -16,8 +16,11 @@ export const FIRST_SESSION_ID = 2 ** 30;
 /** A statement longer than this is not a bare KILL (`KILL HARD CONNECTION 4294967295;` is 36). */
 export const MAX_KILL_LENGTH = 64;
 
-/** The backend thread of the moat session `id`, or null when no such session is logged in. */
-export type BackendThreadOf = (id: number) => number | null;
+/** The backend thread of the moat session `id` of user `caller`, or null (none, or another user's). */
+export type BackendThreadOf = (id: number, caller: string) => number | null;
+
+/** The same, for the caller already known. */
+export type ThreadLookup = (id: number) => number | null;
 
 const K = 0x4b;
 const k = 0x6b;
@@ -27,7 +30,7 @@ const KILL = /^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(?:CONNECTION|QUERY)\s+)?(\d{10
  * COM_QUERY text in buf[from, end): when it is `KILL [HARD|SOFT] [CONNECTION|QUERY] <moat id>` of a
  * live session, the id is replaced by that session's backend thread id. Returns whether it did.
  */
-export function rewriteKillQuery(buf: Buffer, from: number, end: number, threadOf: BackendThreadOf): boolean {
+export function rewriteKillQuery(buf: Buffer, from: number, end: number, threadOf: ThreadLookup): boolean {
   let i = from;
   while (i < end && (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0a || buf[i] === 0x0d)) i++;
   if (i >= end || (buf[i] !== K && buf[i] !== k)) return false;
@@ -43,7 +46,7 @@ export function rewriteKillQuery(buf: Buffer, from: number, end: number, threadO
 }
 
 /** COM_PROCESS_KILL's int<4> id at buf[at]: rewritten the same way (same four bytes). */
-export function rewriteProcessKill(buf: Buffer, at: number, threadOf: BackendThreadOf): boolean {
+export function rewriteProcessKill(buf: Buffer, at: number, threadOf: ThreadLookup): boolean {
   const id = buf.readUInt32LE(at);
   if (id < FIRST_SESSION_ID) return false;
   const thread = threadOf(id);
