@@ -175,6 +175,12 @@ export const configSchema = z.strictObject({
        * such a login from a non-local client gets 1045. allow: the old behaviour.
        */
       localAccounts: z.enum(['refuse', 'allow']).default('refuse'),
+      /**
+       * KILL [QUERY] <the id moat greeted with> is carried out on that session's backend thread.
+       * Off when backend.address is a load balancer in front of several servers: the caller's
+       * connection may be on another server, where that thread id is someone else's.
+       */
+      killMapping: z.boolean().default(true),
       tls: z
         .strictObject({
           /** off: plain; require: TLS without verification; verify: TLS, certificate checked against `ca`. */

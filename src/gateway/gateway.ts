@@ -282,6 +282,7 @@ export class Gateway {
       },
       shuttingDown: () => this.stopping,
       backendThreadOf: (id, caller) => {
+        if (!c.backend.killMapping) return null;
         // Only a session of the caller's own user: the server would refuse another's (1095) and
         // its answer would name that session's backend thread, which is none of the caller's business.
         const s = this.sessions.get(id);

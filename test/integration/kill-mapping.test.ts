@@ -90,3 +90,20 @@ describe('KILL by the greeted connection id', () => {
     }
   });
 });
+
+test('backend.killMapping: false (a balancer in front of several servers): ids pass as they are', async () => {
+  const moat = await startMoat(backend, { backend: { killMapping: false } });
+  try {
+    const victim = await connect(moat);
+    const killer = await connect(moat);
+    await assert.rejects(
+      killer.query(`KILL ${victim.threadId}`),
+      (e: { errno?: number }) => e.errno === 1094,
+    );
+    const [rows] = await victim.query('SELECT 1 AS one');
+    assert.deepEqual(rows, [{ one: 1 }], 'the victim lives on');
+    await Promise.all([victim.end(), killer.end()]);
+  } finally {
+    await moat.stop();
+  }
+});
