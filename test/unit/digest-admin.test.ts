@@ -10,6 +10,7 @@ import type { CommandEvent } from '../../src/gateway/events.ts';
 import { Guard } from '../../src/guard/guard.ts';
 import { digestOf } from '../../src/sql/digest.ts';
 import { DigestSummary, digestConfigSchema } from '../../src/sql/digest-table.ts';
+import { event } from './detect-fixtures.ts';
 
 const config = validateConfig(
   { listeners: [{ address: '127.0.0.1:0' }], backend: { address: '127.0.0.1:1' } },
@@ -35,32 +36,22 @@ function engine(digests: DigestSummary): AdminEngine {
   return new AdminEngine(runtime);
 }
 
-function event(statement: string, durationMs: number): CommandEvent {
-  return {
-    session: 1,
-    user: 'app',
-    clientAddress: '192.0.2.7',
-    clientPort: 5000,
-    database: 'shop',
-    command: 'Query',
+function digested(statement: string, durationMs: number): CommandEvent {
+  return event({
     statement,
-    statementTruncated: false,
     digest: digestOf(statement),
-    status: 'OK',
-    errorCode: 0,
-    sqlState: null,
-    errorMessage: null,
     rows: 0,
-    affectedRows: 0,
     startedAt: Date.UTC(2026, 10, 23),
     durationMs,
-  };
+    clientAddress: '192.0.2.7',
+    clientPort: 5000,
+  });
 }
 
 test('SUM_TIMER_WAIT past 2^53 picoseconds is exact; small integers stay numbers', () => {
   const s = new DigestSummary(digestConfigSchema.parse({}));
   // 3 hours and 1 ms in one execution: 10_800_001_000_000_000 ps, beyond 2^53.
-  s.record(event('SELECT 1', 10_800_001));
+  s.record(digested('SELECT 1', 10_800_001));
   const e = engine(s);
   const r = e.execute(
     'SELECT SUM_TIMER_WAIT, COUNT_STAR, DIGEST_TEXT FROM performance_schema.events_statements_summary_by_digest',
@@ -83,7 +74,7 @@ test('TRUNCATE TABLE by either name resets both; a readonly account gets 1227', 
     'events_statements_summary_by_digest',
     '`moat`.`statements_by_digest_by_account`',
   ]) {
-    s.record(event('SELECT 1', 1));
+    s.record(digested('SELECT 1', 1));
     assert.throws(
       () => e.execute(`TRUNCATE TABLE ${name}`, watcher),
       (x: unknown) => x instanceof AdminError && x.error.code === 1227,

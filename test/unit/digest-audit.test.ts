@@ -10,28 +10,18 @@ import { enterpriseXml } from '../../src/audit/sinks/xml.ts';
 import type { CommandEvent } from '../../src/gateway/events.ts';
 import { digestOf } from '../../src/sql/digest.ts';
 import { event } from './audit-helpers.ts';
+import { event as commandEvent } from './detect-fixtures.ts';
 
 const sql = "SELECT * FROM t WHERE pw = 'Sekr1t'";
 const digest = digestOf(sql);
-const command: CommandEvent = {
+const command: CommandEvent = commandEvent({
   session: 7,
-  user: 'app',
   clientAddress: '192.0.2.7',
   clientPort: 50000,
-  database: 'shop',
-  command: 'Query',
   statement: sql,
-  statementTruncated: false,
   digest,
-  status: 'OK',
-  errorCode: 0,
-  sqlState: null,
-  errorMessage: null,
-  rows: 0,
-  affectedRows: 0,
   startedAt: Date.UTC(2026, 10, 23),
-  durationMs: 1,
-};
+});
 
 test('a Query record carries the digest hash in every sink', () => {
   const e = fromCommand(command, 'moat-1');

@@ -6,30 +6,13 @@ import { describe, test } from 'node:test';
 import type { CommandEvent } from '../../src/gateway/events.ts';
 import { digestOf } from '../../src/sql/digest.ts';
 import { DigestSummary, digestConfigSchema, mysqlTime6, picoseconds } from '../../src/sql/digest-table.ts';
+import { event as commandEvent } from './detect-fixtures.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 
 function event(statement: string, o: Partial<CommandEvent> = {}): CommandEvent {
-  return {
-    session: 1,
-    user: 'app',
-    clientAddress: '192.0.2.7',
-    clientPort: 50000,
-    database: 'shop',
-    command: 'Query',
-    statement,
-    statementTruncated: false,
-    digest: digestOf(statement),
-    status: 'OK',
-    errorCode: 0,
-    sqlState: null,
-    errorMessage: null,
-    rows: 1,
-    affectedRows: 0,
-    startedAt: T0,
-    durationMs: 2,
-    ...o,
-  };
+  const base = { clientAddress: '192.0.2.7', clientPort: 50000, rows: 1, startedAt: T0, durationMs: 2 };
+  return commandEvent({ ...base, statement, digest: digestOf(statement), ...o });
 }
 
 const summary = (o: Record<string, unknown> = {}) => new DigestSummary(digestConfigSchema.parse(o));
