@@ -1,8 +1,8 @@
 // Profiles and allowlists in one SQLite file in the state directory (stateDir/sqlfw.sqlite, 0600),
 // written through on every change, so a restart or a kill -9 keeps the lists. Changes are rare
 // (an admin statement, a digest learned for the first time): no batching needed.
-import { chmodSync, closeSync, openSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { openPrivateDatabase } from '../state/sqlite-file.ts';
 import type { Mode, ProfileKind } from './model.ts';
 
 export interface StoredProfile {
@@ -24,15 +24,8 @@ export class SqlfwStore {
   private readonly db: DatabaseSync;
 
   constructor(path: string) {
-    if (path !== ':memory:') {
-      // Statement texts and account names: 0600 whatever the umask (SQLite's -wal follows it).
-      closeSync(openSync(path, 'a', 0o600));
-      chmodSync(path, 0o600);
-    }
-    this.db = new DatabaseSync(path);
+    this.db = openPrivateDatabase(path);
     this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS profiles (
         kind TEXT NOT NULL, name TEXT NOT NULL, mode TEXT NOT NULL, trainer TEXT,
         networks TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (kind, name));

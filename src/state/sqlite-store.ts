@@ -2,11 +2,11 @@
 // counters and failed-login counts survive a restart and a kill -9. WAL journal with
 // synchronous=NORMAL: a committed batch survives a process crash; a power cut may lose the last
 // batch, never corrupt the file.
-import { chmodSync, closeSync, openSync } from 'node:fs';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Block, BlockReason } from '../guard/blocker.ts';
 import { FAILURE_CLASSES } from '../guard/failure.ts';
 import type { HostRow } from '../guard/ledger.ts';
+import { openPrivateDatabase } from './sqlite-file.ts';
 import type { GuardChanges, GuardSnapshot, GuardStore } from './store.ts';
 
 const SCHEMA_VERSION = 1;
@@ -21,16 +21,8 @@ export class SqliteStore implements GuardStore {
   private readonly delFailed: StatementSync;
 
   constructor(path: string) {
-    if (path !== ':memory:') {
-      // The file holds user names and addresses: 0600 whatever the umask, and SQLite gives its
-      // -wal and -shm files the mode of the database file.
-      closeSync(openSync(path, 'a', 0o600));
-      chmodSync(path, 0o600);
-    }
-    this.db = new DatabaseSync(path);
+    this.db = openPrivateDatabase(path);
     this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS hosts (
         ip TEXT PRIMARY KEY, host TEXT, host_validated INTEGER NOT NULL,
