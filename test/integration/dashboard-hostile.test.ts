@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
+
+import { launchChromium } from '../harness/chromium.ts';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom } from '../harness/hosts.ts';
 import { startMoat } from '../harness/moat.ts';
@@ -23,19 +24,7 @@ test('client-chosen names render as text, never as markup', async () => {
     admin: { http: { listen: '127.0.0.1:0', tokenSha256: createHash('sha256').update(TOKEN).digest('hex') } },
     guard: { connection_control_failed_connections_threshold: 1 },
   });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     for (const user of HOSTILE)
       assert.equal(

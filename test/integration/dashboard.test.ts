@@ -10,7 +10,9 @@ import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type mysql from 'mysql2/promise';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+
+import { launchChromium } from '../harness/chromium.ts';
 import { testBackend } from '../harness/env.ts';
 import { loginCodeFrom, mysqlFrom, sendGarbage } from '../harness/hosts.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
@@ -19,7 +21,6 @@ import { type RedisServer, startRedis } from '../harness/redis.ts';
 const backend = testBackend();
 const app = { ...backend.users.app, database: backend.database };
 const TOKEN = 'dashboard-test-token-4711';
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = fileURLToPath(new URL('../output/dashboard.png', import.meta.url));
 
 const GARBAGE = '127.0.5.1'; // two handshake errors
@@ -56,19 +57,7 @@ const hostIps = (p: Page) => p.locator('#hosts tbody tr[data-ip] td:first-child'
 const hostRow = (p: Page, ip: string) => p.locator(`#hosts tbody tr[data-ip="${ip}"]`);
 
 before(async () => {
-  const launching = chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const launching = launchChromium();
   // Not left unhandled while the traffic below runs; awaited (and thrown) further down.
   launching.catch(() => {});
   redis = await startRedis();

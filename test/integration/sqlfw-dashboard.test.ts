@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import mysql from 'mysql2/promise';
-import { chromium } from 'playwright-core';
+
+import { launchChromium } from '../harness/chromium.ts';
 import { testBackend } from '../harness/env.ts';
 import { startMoat } from '../harness/moat.ts';
 
@@ -19,16 +20,7 @@ async function page(enabled: boolean) {
     sqlFirewall: { enabled },
     admin: { http: { listen: '127.0.0.1:0', tokenSha256: createHash('sha256').update(TOKEN).digest('hex') } },
   });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  const browser = await launchChromium();
   const p = await (await browser.newContext()).newPage();
   p.setDefaultTimeout(5000);
   const errors: string[] = [];
