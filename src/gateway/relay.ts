@@ -114,18 +114,16 @@ export class Relay {
       this.held = null;
     }
     if (stop !== chunk.length) {
-      // Paused at COM_CHANGE_USER. A header that began in an earlier chunk was held back whole.
+      // Paused at COM_CHANGE_USER or a statement to judge. A header that began in an earlier chunk
+      // was held back whole.
       const at = stop < 0 ? 0 : heldLen + stop;
       if (at > 0) this.backend.write(data.subarray(0, at));
-      if (this.pausedFor === 'statement' && this.hooks.onStatement !== undefined) {
-        this.holdClient();
-        this.hooks.onStatement(data.subarray(at));
-        return;
-      }
-      // Only the client side stops: the answers to commands sent before the COM_CHANGE_USER
-      // still flow to the client; the session suspends the rest once they are all in.
+      // Only the client side stops: the answers to commands sent before it still flow to the
+      // client. The session takes the packet (and suspends the rest, for a change of user).
       this.holdClient();
-      this.hooks.onChangeUser(data.subarray(at));
+      if (this.pausedFor === 'statement' && this.hooks.onStatement !== undefined)
+        this.hooks.onStatement(data.subarray(at));
+      else this.hooks.onChangeUser(data.subarray(at));
       return;
     }
     const keep = this.clientScanner.pendingHeaderBytes;

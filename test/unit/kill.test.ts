@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { FIRST_SESSION_ID, rewriteKillQuery, rewriteProcessKill } from '../../src/gateway/follow/kill.ts';
 
 const moatId = FIRST_SESSION_ID + 7;
-const threadOf = (id: number) => (id === moatId ? 42 : null);
+const threadOf = (id: number, caller: string) => (id === moatId && caller === 'app' ? 42 : null);
 
 test('KILL forms naming a live moat session are rewritten to its backend thread, same length', () => {
   for (const [text, want] of [
@@ -16,7 +16,7 @@ test('KILL forms naming a live moat session are rewritten to its backend thread,
     [`KILL SOFT ${moatId}`, 'KILL SOFT 42        '],
   ] as const) {
     const b = Buffer.from(`\x03${text}`, 'latin1');
-    assert.equal(rewriteKillQuery(b, 1, b.length, threadOf), true, text);
+    assert.equal(rewriteKillQuery(b, 1, b.length, threadOf, 'app'), true, text);
     assert.equal(b.toString('latin1', 1), want);
   }
 });
@@ -33,7 +33,7 @@ test('anything else passes untouched', () => {
     `KILL ${moatId}0`,
   ]) {
     const b = Buffer.from(text, 'latin1');
-    assert.equal(rewriteKillQuery(b, 0, b.length, threadOf), false, text);
+    assert.equal(rewriteKillQuery(b, 0, b.length, threadOf, 'app'), false, text);
     assert.equal(b.toString('latin1'), text);
   }
 });
@@ -41,9 +41,9 @@ test('anything else passes untouched', () => {
 test('COM_PROCESS_KILL: the int<4> id is replaced', () => {
   const b = Buffer.from([0x0c, 0, 0, 0, 0]);
   b.writeUInt32LE(moatId, 1);
-  assert.equal(rewriteProcessKill(b, 1, threadOf), true);
+  assert.equal(rewriteProcessKill(b, 1, threadOf, 'app'), true);
   assert.equal(b.readUInt32LE(1), 42);
   b.writeUInt32LE(99, 1);
-  assert.equal(rewriteProcessKill(b, 1, threadOf), false);
+  assert.equal(rewriteProcessKill(b, 1, threadOf, 'app'), false);
   assert.equal(b.readUInt32LE(1), 99);
 });

@@ -113,14 +113,11 @@ export class ClientSink implements ScanSink {
       // Only a whole short packet in this chunk; one split across chunks goes on unchanged.
       const threadOf = f.options.backendThreadOf;
       if (com === Com.QUERY && inChunk && n === length && length <= MAX_KILL_LENGTH && threadOf !== undefined)
-        rewriteKillQuery(buf, from + 1, from + n, (id) => threadOf(id, f.identity.user));
+        rewriteKillQuery(buf, from + 1, from + n, threadOf, f.identity.user);
       return;
     }
     if (com === Com.PROCESS_KILL) {
-      if (inChunk) {
-        const threadOf = f.options.backendThreadOf!;
-        rewriteProcessKill(buf, from + 1, (id) => threadOf(id, f.identity.user));
-      }
+      if (inChunk) rewriteProcessKill(buf, from + 1, f.options.backendThreadOf!, f.identity.user);
       f.queue.push(f.newCommand(com, null, false, -1));
       return;
     }

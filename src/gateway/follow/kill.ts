@@ -19,9 +19,6 @@ export const MAX_KILL_LENGTH = 64;
 /** The backend thread of the moat session `id` of user `caller`, or null (none, or another user's). */
 export type BackendThreadOf = (id: number, caller: string) => number | null;
 
-/** The same, for the caller already known. */
-export type ThreadLookup = (id: number) => number | null;
-
 const K = 0x4b;
 const k = 0x6b;
 const KILL = /^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(?:CONNECTION|QUERY)\s+)?(\d{10})\s*;?\s*$/i;
@@ -30,7 +27,13 @@ const KILL = /^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(?:CONNECTION|QUERY)\s+)?(\d{10
  * COM_QUERY text in buf[from, end): when it is `KILL [HARD|SOFT] [CONNECTION|QUERY] <moat id>` of a
  * live session, the id is replaced by that session's backend thread id. Returns whether it did.
  */
-export function rewriteKillQuery(buf: Buffer, from: number, end: number, threadOf: ThreadLookup): boolean {
+export function rewriteKillQuery(
+  buf: Buffer,
+  from: number,
+  end: number,
+  threadOf: BackendThreadOf,
+  caller: string,
+): boolean {
   let i = from;
   while (i < end && (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0a || buf[i] === 0x0d)) i++;
   if (i >= end || (buf[i] !== K && buf[i] !== k)) return false;
@@ -38,7 +41,7 @@ export function rewriteKillQuery(buf: Buffer, from: number, end: number, threadO
   if (m === null) return false;
   const id = Number(m[1]);
   if (id < FIRST_SESSION_ID) return false;
-  const thread = threadOf(id);
+  const thread = threadOf(id, caller);
   if (thread === null) return false;
   const at = from + m.index + m[0].lastIndexOf(m[1]!);
   buf.write(String(thread).padEnd(10, ' '), at, 10, 'latin1');
@@ -46,10 +49,15 @@ export function rewriteKillQuery(buf: Buffer, from: number, end: number, threadO
 }
 
 /** COM_PROCESS_KILL's int<4> id at buf[at]: rewritten the same way (same four bytes). */
-export function rewriteProcessKill(buf: Buffer, at: number, threadOf: ThreadLookup): boolean {
+export function rewriteProcessKill(
+  buf: Buffer,
+  at: number,
+  threadOf: BackendThreadOf,
+  caller: string,
+): boolean {
   const id = buf.readUInt32LE(at);
   if (id < FIRST_SESSION_ID) return false;
-  const thread = threadOf(id);
+  const thread = threadOf(id, caller);
   if (thread === null) return false;
   buf.writeUInt32LE(thread >>> 0, at);
   return true;
