@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { detectConfigSchema } from '../src/detect/config.ts';
 import { Detector } from '../src/detect/detector.ts';
-import type { CommandEvent } from '../src/gateway/events.ts';
+import type { CommandEvent } from '../src/model/events.ts';
 import { pointSelectEvent } from './point-select-event.ts';
 
 const { values } = parseArgs({ options: { statements: { type: 'string', default: '20000' } } });

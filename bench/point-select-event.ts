@@ -1,6 +1,6 @@
 // The CommandEvent of one sysbench point select (--db-ps-mode=disable) as the follower reports
 // it, for the micro-benchmarks: statement i of a run over 4 tables of 10,000 rows.
-import type { CommandEvent } from '../src/gateway/events.ts';
+import type { CommandEvent } from '../src/model/events.ts';
 import { digestOf } from '../src/sql/digest.ts';
 
 export function pointSelectEvent(i: number): CommandEvent {

@@ -11,22 +11,22 @@
 // anywhere), PRAGMA, VACUUM INTO, transactions (a BEGIN would hold the engine for everyone),
 // writes or load_extension, however the text is dressed.
 import { DatabaseSync, constants as SQLITE, type StatementSync } from 'node:sqlite';
-import type { ReloadReport } from '../gateway/reload.ts';
-import type { SessionInfo } from '../gateway/session.ts';
 import type { Guard } from '../guard/guard.ts';
-import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
+import { InvalidAddressError, parseClientAddress } from '../model/address.ts';
+import type { ReloadReport } from '../model/reload.ts';
+import type { SessionInfo } from '../model/session.ts';
 import { POSTURE_OFF, type PostureResult } from '../posture/runner.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Cell, type Column, FieldType } from '../protocol/packets/resultset.ts';
 import type { DigestSummary } from '../sql/digest-table.ts';
 import { likeRegExp } from '../sql/like.ts';
-import { callProcedure, ProcedureError, sqlfwTables } from '../sqlfw/admin.ts';
 import type { SqlFirewall } from '../sqlfw/engine.ts';
 import { FleetUnavailableError, type FleetView } from '../state/redis/fleet.ts';
 import { adminTables } from './admin-tables.ts';
 import { ACCOUNT_DIGEST_TABLE, DIGEST_TABLE, digestTables } from './digest-tables.ts';
 import { FLEET_TABLES } from './fleet-tables.ts';
 import type { AdminGuard } from './guard.ts';
+import { callProcedure, ProcedureError, sqlfwTables } from './sqlfw-tables.ts';
 import { TABLES as LOCAL_TABLES, type TableDef } from './tables.ts';
 
 const NAMES_FLEET = /\bfleet_\w+/i;
@@ -250,7 +250,7 @@ export class AdminEngine {
       'DROP',
     ],
     [
-      // MySQL Enterprise Firewall's procedures (sqlfw/admin.ts); every call is an Admin audit record.
+      // MySQL Enterprise Firewall's procedures (admin/sqlfw-tables.ts); every call is an Admin audit record.
       /^CALL\s+(?:`?mysql`?\s*\.\s*)?`?(\w+)`?\s*\(([\s\S]*)\)$/i,
       (m) => {
         const fw = this.rt.sqlFirewall;

@@ -1,8 +1,9 @@
 // The fleet views of the admin port (state.store: redis): every instance's ledger rows tagged by
 // instance, and merged totals per address. Read from Redis just before the statement runs
 // (AdminEngine.prepare), so they are as fresh as the instances' last write (guard.persistIntervalMs).
-import { FAILURE_CLASSES, FAILURE_COLUMN } from '../guard/failure.ts';
+
 import type { HostRow } from '../guard/ledger.ts';
+import { FAILURE_CLASSES, FAILURE_COLUMN } from '../model/failure.ts';
 import { mysqlTime, type TableDef } from './tables.ts';
 
 const COUNTS = FAILURE_CLASSES.map((c) => [FAILURE_COLUMN[c], 'INTEGER'] as const);

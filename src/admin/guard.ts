@@ -12,9 +12,9 @@ import type { Logger } from 'pino';
 import { type AuditEvent, emptyEvent } from '../audit/event.ts';
 import { fromGuard } from '../audit/from-gateway.ts';
 import type { Config, GuardConfig } from '../config/schema.ts';
-import { classify, type LoginOutcome } from '../guard/failure.ts';
 import { type Admission, Guard, type Refusal } from '../guard/guard.ts';
 import type { ClientTls } from '../guard/rules.ts';
+import { classify, type LoginOutcome } from '../model/failure.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
 
 export type AdminChannel = 'admin' | 'http';

@@ -11,17 +11,21 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import type { Config } from '../config/schema.ts';
-import { normalizeAddress } from '../gateway/address.ts';
-import { bindServer } from '../gateway/bind.ts';
-import { type ClientAddress, InvalidAddressError, parseClientAddress } from '../net/address.ts';
+import {
+  type ClientAddress,
+  InvalidAddressError,
+  normalizeAddress,
+  parseClientAddress,
+} from '../model/address.ts';
+import { bindServer } from '../net/bind.ts';
+import { type Endpoint, formatEndpoint } from '../net/endpoint.ts';
 import { POSTURE_OFF } from '../posture/runner.ts';
-import { reportRows } from '../sqlfw/admin.ts';
 import { FleetUnavailableError } from '../state/redis/fleet.ts';
 import type { AdminRuntime } from './engine.ts';
 import type { AdminGuard } from './guard.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { reportRows } from './sqlfw-tables.ts';
 import {
   blockedView,
   failedLoginsView,

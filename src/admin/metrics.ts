@@ -2,9 +2,8 @@
 // are plain numbers in Maps, turned into metrics when scraped: the relay path pays one Map
 // update, never a label lookup in prom-client.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { LoginRecord } from '../gateway/context.ts';
-import type { CommandEvent } from '../gateway/events.ts';
-import { classify } from '../guard/failure.ts';
+import type { CommandEvent, LoginRecord } from '../model/events.ts';
+import { classify } from '../model/failure.ts';
 import type { AdminRuntime } from './engine.ts';
 
 export class GatewayMetrics {

@@ -1,9 +1,10 @@
 // moat's runtime state as rows of tables named and shaped as MySQL's (performance_schema,
 // information_schema) and moat's own (schema `moat`), loaded into the admin port's SQLite
 // database before each statement. Timestamps in MySQL's 'YYYY-MM-DD HH:MM:SS' (UTC).
-import type { SessionInfo } from '../gateway/session.ts';
-import { FAILURE_CLASSES, FAILURE_COLUMN } from '../guard/failure.ts';
+
 import type { Guard } from '../guard/guard.ts';
+import { FAILURE_CLASSES, FAILURE_COLUMN } from '../model/failure.ts';
+import type { SessionInfo } from '../model/session.ts';
 import { findingCells, POSTURE_COLUMNS } from '../posture/report.ts';
 import type { PostureResult } from '../posture/runner.ts';
 import type { FleetView } from '../state/redis/fleet.ts';

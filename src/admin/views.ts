@@ -1,5 +1,5 @@
 // moat's state as JSON for the HTTP API, the dashboard and the CLI: one shape each, in one place.
-import { FAILURE_CLASSES } from '../guard/failure.ts';
+import { FAILURE_CLASSES } from '../model/failure.ts';
 import type { PostureResult } from '../posture/runner.ts';
 import type { AdminRuntime } from './engine.ts';
 import { mergedTotals } from './fleet-tables.ts';

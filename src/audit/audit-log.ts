@@ -8,10 +8,10 @@
 //   if (audit.refusing) …                // strict mode and a sink cannot write: refuse statements
 //   await audit.close();                 // flushes; XML files get their </AUDIT>
 import type { Logger } from 'pino';
+import { redactStatement } from '../sql/redact.ts';
 import type { AuditConfig } from './config.ts';
 import { describeError } from './errors.ts';
 import type { AuditEvent } from './event.ts';
-import { redactStatement } from './redact.ts';
 import { createSink } from './sinks/create.ts';
 import type { Candidate } from './sinks/filter.ts';
 import { type StatementClass, statementClass } from './statement.ts';

@@ -2,7 +2,7 @@
 // own filter; by default one JSON-lines file, `audit.log` beside moat's state.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseEndpoint } from '../config/address.ts';
+import { parseEndpoint } from '../net/endpoint.ts';
 import type { AuditEventName } from './event.ts';
 import { parseStatusSpec } from './sinks/filter.ts';
 import { FACILITIES, type Facility } from './sinks/syslog.ts';

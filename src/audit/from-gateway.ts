@@ -2,12 +2,11 @@
 // source, so that every sink sees the same record however it was produced.
 
 import type { Finding } from '../detect/detector.ts';
-import type { LoginRecord } from '../gateway/context.ts';
-import type { CommandEvent } from '../gateway/events.ts';
-import { classify } from '../guard/failure.ts';
 import type { GuardAction } from '../guard/guard.ts';
+import type { CommandEvent, LoginRecord } from '../model/events.ts';
+import { classify } from '../model/failure.ts';
+import { redactStatement } from '../sql/redact.ts';
 import { type AuditEvent, emptyEvent } from './event.ts';
-import { redactStatement } from './redact.ts';
 
 /** Connect (or Change user), success and every failure, with MySQL's code as STATUS. */
 export function fromLogin(r: LoginRecord, instance: string, hostName: string | null): AuditEvent {

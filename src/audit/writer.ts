@@ -12,9 +12,9 @@
 //
 // Redaction runs here again, whatever the caller did: passwords never reach a sink.
 import type { Logger } from 'pino';
+import { redactStatement } from '../sql/redact.ts';
 import { AuditError, describeError } from './errors.ts';
 import type { AuditEvent } from './event.ts';
-import { redactStatement } from './redact.ts';
 import type { EventFilter } from './sinks/filter.ts';
 import type { Format, Output } from './sinks/format.ts';
 

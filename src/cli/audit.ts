@@ -11,8 +11,8 @@ import {
   readAuditFile,
 } from '../audit/grep.ts';
 import { jsonLine } from '../audit/sinks/json.ts';
+import { formatTable } from '../text/table.ts';
 import { OpsError } from './ops.ts';
-import { formatTable } from './table.ts';
 import { safe } from './terminal.ts';
 
 export const AUDIT_HELP = `Usage: moat audit grep <file or directory>… [options]

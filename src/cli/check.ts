@@ -3,9 +3,9 @@
 // MOAT_CHECK_PASSWORD, never the command line (it would show in `ps`), and is never printed.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseEndpoint } from '../config/address.ts';
 import { ConfigError, mergeConfig, readConfigFile, validateConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { parseEndpoint } from '../net/endpoint.ts';
 import { CheckError, runPostureCheck } from '../posture/check.ts';
 import { fixScript, formatReport, reportJson } from '../posture/report.ts';
 

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { HostView } from '../admin/views.ts';
-import { formatTable } from './table.ts';
+import { formatTable } from '../text/table.ts';
 import { safe } from './terminal.ts';
 
 export const OPS_HELP = `Operator commands (talk to a running moat's HTTP API):

@@ -1,14 +1,15 @@
 // The one configuration schema. Every key has a default that is safe for a security gateway
 // (loopback listener, TLS 1.2+, LOCAL INFILE refused); `moat start --help` and the README list them.
-import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { auditConfigSchema } from '../audit/config.ts';
 import { detectConfigSchema } from '../detect/config.ts';
 import { firewallConfigSchema } from '../firewall/config.ts';
+import { accessSchema, guardConfigSchema, INT_MAX } from '../guard/config.ts';
+import { parseEndpoint } from '../net/endpoint.ts';
+import { blockListOf, network } from '../net/network.ts';
 import { digestConfigSchema } from '../sql/digest-table.ts';
 import { sqlFirewallConfigSchema } from '../sqlfw/config.ts';
 import { stateConfigSchema } from '../state/config.ts';
-import { parseEndpoint } from './address.ts';
 
 const endpoint = z.string().transform((s, ctx) => {
   try {
@@ -19,36 +20,7 @@ const endpoint = z.string().transform((s, ctx) => {
   }
 });
 
-/** An IP address or CIDR network, IPv4 or IPv6. */
-export const network = z.string().refine(
-  (s) => {
-    const [addr, bits, extra] = s.split('/');
-    if (extra !== undefined || addr === undefined) return false;
-    const family = isIP(addr);
-    if (family === 0) return false;
-    if (bits === undefined) return true;
-    const n = Number(bits);
-    return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
-  },
-  { message: 'expected an IP address or CIDR network such as 10.0.0.0/8 or 2001:db8::/32' },
-);
-
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
-
-const accessRule = z.union([
-  z
-    .strictObject({ allow: z.array(network).min(1) })
-    .transform((r) => ({ action: 'allow' as const, from: r.allow })),
-  z
-    .strictObject({ deny: z.array(network).min(1) })
-    .transform((r) => ({ action: 'deny' as const, from: r.deny })),
-]);
-
-/** Address rules: the first rule whose networks hold the client address decides, else `default`. */
-const access = z.strictObject({
-  default: z.enum(['allow', 'deny']).default('allow'),
-  rules: z.array(accessRule).default([]),
-});
 
 const listener = z.strictObject({
   /** Port 0 picks a free port (tests); the bound one is logged. */
@@ -56,102 +28,12 @@ const listener = z.strictObject({
   /** Balancers allowed to send a PROXY protocol header; from them a header is required. */
   proxyProtocolFrom: z.array(network).default([]),
   /** Address rules for this listener only (instead of guard.access). */
-  access: access.optional(),
+  access: accessSchema.optional(),
 });
-
-/** MySQL's INT_MAX bound on connection_control delays. */
-const INT_MAX = 2147483647;
 
 /** What an admin account or HTTP token may do: everything, or look (SELECT / SHOW / GET). */
 const adminRole = z.enum(['admin', 'readonly']).default('admin');
 const tokenHash = z.string().regex(/^[0-9a-f]{64}$/i, 'expected 64 hex digits (the SHA-256 of the token)');
-
-// Names taken from MySQL where MySQL has the setting (max_connect_errors, host_cache_size,
-// connection_control_*, max_connections, max_user_connections), so that a DBA's knowledge and
-// SET GLOBAL statements carry over; moat's own settings are camelCase like the rest.
-const guard = z.strictObject({
-  /** Rows kept in the host ledger (least recently seen evicted). */
-  host_cache_size: z.number().int().min(1).max(10_000_000).default(100_000),
-  /** Handshake-level errors in a row before a host is blocked (ERR 1129). 0 turns blocking off. */
-  max_connect_errors: z.number().int().min(0).max(INT_MAX).default(100),
-  blocking: z
-    .strictObject({
-      /** How long an automatic block lasts, in ms; null: until unblocked (as MySQL). */
-      autoBlockDurationMs: z.number().int().min(1000).nullable().default(null),
-      /** Networks never blocked, automatically or by hand. */
-      exempt: z.array(network).default([]),
-    })
-    .prefault({}),
-  connection_control_failed_connections_threshold: z.number().int().min(0).max(INT_MAX).default(3),
-  connection_control_min_connection_delay: z.number().int().min(1000).max(INT_MAX).default(1000),
-  connection_control_max_connection_delay: z.number().int().min(1000).max(INT_MAX).default(INT_MAX),
-  /**
-   * moat's own (MySQL has none): consecutive failed logins from one address, whatever the user
-   * name, before its attempts wait as connection control's do — password spraying tries one
-   * password on many users, so no single 'user'@'host' reaches the threshold. 0 turns it off.
-   */
-  connection_control_failed_connections_threshold_per_host: z.number().int().min(0).max(INT_MAX).default(20),
-  access: access.prefault({}),
-  /** Per-user rules: the first whose `user` matches applies (MySQL wildcards % and _). */
-  users: z
-    .array(
-      z.strictObject({
-        user: z.string().min(1),
-        from: z.array(network).optional(),
-        require: z
-          .strictObject({
-            tls: z.boolean().optional(),
-            x509: z.boolean().optional(),
-            subject: z.string().optional(),
-            issuer: z.string().optional(),
-            cipher: z.string().optional(),
-          })
-          .optional(),
-      }),
-    )
-    .default([]),
-  /** Sessions at once (ERR 1040); 0: no limit. */
-  max_connections: z.number().int().min(0).max(1_000_000).default(0),
-  /** Sessions at once per user (ERR 1203); 0: no limit. */
-  max_user_connections: z.number().int().min(0).max(1_000_000).default(0),
-  /** Connections that have not finished logging in, in total and per address (ERR 1040). */
-  maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(2000),
-  maxUnauthenticatedPerHost: z.number().int().min(1).max(1_000_000).default(50),
-  /** Connections waiting out a connection-control delay, in their own pool (ERR 1040 beyond). */
-  maxDelayedLogins: z.number().int().min(1).max(1_000_000).default(10_000),
-  /** hosts.allow / hosts.deny files (TCP wrappers syntax) for `daemon`, checked after `access`. */
-  tcpWrappers: z
-    .strictObject({
-      allow: z.string().optional(),
-      deny: z.string().optional(),
-      daemon: z.string().min(1).default('mysqld'),
-    })
-    .optional(),
-  /**
-   * Reverse DNS with forward confirmation, for the ledger's HOST column and for hostname patterns
-   * in tcpWrappers. Off by default (MySQL's skip_name_resolve). Lookups never delay a connection
-   * that an address decides; only a hostname pattern waits, at most timeoutMs.
-   */
-  resolve: z
-    .strictObject({
-      enabled: z.boolean().default(false),
-      servers: z.array(z.string()).optional(),
-      timeoutMs: z.number().int().min(10).max(30_000).default(500),
-      positiveTtlMs: z.number().int().min(0).default(3_600_000),
-      negativeTtlMs: z.number().int().min(0).default(300_000),
-      transientTtlMs: z.number().int().min(0).default(10_000),
-      maxEntries: z.number().int().min(1).max(10_000_000).default(100_000),
-      /** Lookups under way at most; beyond, a connection is treated as if DNS had timed out. */
-      maxConcurrent: z.number().int().min(1).max(100_000).default(256),
-      /** When a hostname rule needs a name and DNS did not answer in time. */
-      onTimeout: z.enum(['no-name', 'deny']).default('no-name'),
-    })
-    .prefault({}),
-  /** How often changed counters are written to the state file (blocks are written at once). */
-  persistIntervalMs: z.number().int().min(50).max(60_000).default(1000),
-  /** Failed-login entries kept for connection control (least recently failed evicted). */
-  maxFailedLoginEntries: z.number().int().min(1).max(10_000_000).default(100_000),
-});
 
 export const configSchema = z.strictObject({
   listeners: z
@@ -214,7 +96,7 @@ export const configSchema = z.strictObject({
       /** Refuse logins that did not upgrade to TLS (MySQL's require_secure_transport). */
       require: z.boolean().default(false),
       minVersion: tlsVersion.default('TLSv1.2'),
-      /** OpenSSL cipher list. Default: TLS_CIPHERS in src/gateway/tls.ts (TLS 1.2: ECDHE + AEAD only). */
+      /** OpenSSL cipher list. Default: TLS_CIPHERS in src/net/tls.ts (TLS 1.2: ECDHE + AEAD only). */
       ciphers: z.string().optional(),
       enabled: z.boolean().default(true),
     })
@@ -246,7 +128,7 @@ export const configSchema = z.strictObject({
         .default(65_536),
     })
     .prefault({}),
-  guard: guard
+  guard: guardConfigSchema
     .refine((g) => g.connection_control_min_connection_delay <= g.connection_control_max_connection_delay, {
       message:
         'connection_control_min_connection_delay must not exceed connection_control_max_connection_delay',
@@ -378,19 +260,9 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
+export type { GuardConfig } from '../guard/config.ts';
+export { blockListOf, network };
+
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type ListenerConfig = Config['listeners'][number];
-export type GuardConfig = Config['guard'];
-
-/** A BlockList holding the given networks (for PROXY-protocol trust and, later, ACLs). */
-export function blockListOf(networks: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const n of networks) {
-    const [addr, bits] = n.split('/') as [string, string | undefined];
-    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
-  }
-  return list;
-}

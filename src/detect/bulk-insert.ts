@@ -6,7 +6,7 @@
 // whitespace, the padding an evasion needs, at most a quarter of it). An attack hidden past the cut
 // of such a statement can only sit in more tuples or after them, where it needs either a comment
 // to hide the tuples' end (not dense) or tokens the capture never saw: the limit stays documented.
-import { KW, type Lexer, OP, T } from './lexer.ts';
+import { KW, type Lexer, OP, T } from '../sql/lexer.ts';
 
 const LITERAL_WORDS = ['NULL', 'TRUE', 'FALSE', 'DEFAULT'];
 const MODIFIERS = new Set<number>([KW.LOW_PRIORITY, KW.DELAYED, KW.HIGH_PRIORITY, KW.IGNORE]);

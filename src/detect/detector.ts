@@ -8,12 +8,12 @@
 // the finding's session, `block` blocks its address for blockSeconds (the guard's exempt list
 // still applies).
 
-import type { CommandEvent } from '../gateway/events.ts';
+import type { CommandEvent } from '../model/events.ts';
+import { HASH_SEED, Lexer, T, tokenHash } from '../sql/lexer.ts';
 import { likeRegExp } from '../sql/like.ts';
 import { isBulkValues } from './bulk-insert.ts';
 import { type Action, type DetectConfig, RULES, type RuleName, type Severity } from './config.ts';
 import { ERROR_CLASS_LABEL, ERROR_CLASSES, isAccessDenied, probeClass } from './error-classes.ts';
-import { HASH_SEED, Lexer, T, tokenHash } from './lexer.ts';
 import { EVASION, SignatureScan, STATEMENT_RULES } from './signatures.ts';
 import { TableScan } from './tables.ts';
 import { Lru, WindowCounter } from './window.ts';

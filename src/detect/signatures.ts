@@ -6,7 +6,7 @@
 // is column counting.
 //
 // Every matcher looks a bounded number of tokens ahead, so the scan is linear in the statement.
-import { F, KW, type Lexer, OP, T } from './lexer.ts';
+import { F, KW, type Lexer, OP, T } from '../sql/lexer.ts';
 
 export const STATEMENT_RULES = [
   'union-probe',

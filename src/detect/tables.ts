@@ -7,7 +7,7 @@
 // A simple extraction, not a parse: CTE names are skipped, derived tables and table functions
 // are not names; statements other than SELECT/INSERT/REPLACE/UPDATE/DELETE/WITH/CREATE TABLE
 // (SHOW, DESCRIBE, SET, CALL, DDL …) touch no table here.
-import { KW, type Lexer, T } from './lexer.ts';
+import { KW, type Lexer, T } from '../sql/lexer.ts';
 
 /** At most this many tables are taken from one statement. */
 export const MAX_TABLES_PER_STATEMENT = 32;

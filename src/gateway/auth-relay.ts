@@ -27,16 +27,21 @@
 //    backend which account it matched (CURRENT_USER()) and refuses, for a non-local client, one
 //    whose host part would not admit the client's address (matched-account.ts).
 import { constants, privateDecrypt } from 'node:crypto';
-import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
+import { type BackendIdentity, identityOf } from '../client/backend.ts';
+import {
+  currentUser,
+  hostAdmits,
+  type MatchedAccount,
+  MatchedAccountError,
+} from '../client/matched-account.ts';
+import { InvalidAddressError, parseClientAddress } from '../model/address.ts';
+import { type PacketChannel, ReadCancelledError } from '../net/channel.ts';
 import { sealPassword, xor } from '../protocol/client-auth.ts';
 import { Header } from '../protocol/constants.ts';
 import type { ServerError } from '../protocol/error-codes.ts';
 import type { Packet } from '../protocol/framer.ts';
 import { nonceOf, readAuthSwitchRequest, writeRaw } from '../protocol/packets/auth.ts';
 import { readErr, writeErr } from '../protocol/packets/result.ts';
-import { type BackendIdentity, identityOf } from './backend.ts';
-import { type PacketChannel, ReadCancelledError } from './channel.ts';
-import { currentUser, hostAdmits, type MatchedAccount, MatchedAccountError } from './matched-account.ts';
 import { moatRsaKey, type RsaKey } from './rsa-key.ts';
 
 export interface AuthLeg {

@@ -1,34 +1,15 @@
 // What every session of one gateway shares: configuration, TLS material, the backend target,
 // the learned greeting, logging and the event consumer.
+
 import type { Logger } from 'pino';
+import type { BackendTarget } from '../client/backend.ts';
+import type { ProfileStore } from '../client/profile.ts';
 import type { Config } from '../config/schema.ts';
-import type { LoginOutcome } from '../guard/failure.ts';
 import type { Guard } from '../guard/guard.ts';
+import type { CommandEvent, LoginRecord } from '../model/events.ts';
+import type { ServerTls } from '../net/tls.ts';
+import type { BackendThreadOf } from '../protocol/follow/kill.ts';
 import type { SqlFirewall } from '../sqlfw/engine.ts';
-import type { BackendTarget } from './backend.ts';
-import type { CommandEvent } from './events.ts';
-import type { BackendThreadOf } from './follow/kill.ts';
-import type { ProfileStore } from './profile.ts';
-import type { ServerTls } from './tls.ts';
-
-export type { LoginOutcome } from '../guard/failure.ts';
-
-export interface LoginRecord {
-  session: number;
-  outcome: LoginOutcome;
-  user: string | null;
-  clientAddress: string;
-  clientPort: number;
-  errorCode: number;
-  message: string;
-  /** A login, or a COM_CHANGE_USER re-authentication. */
-  kind?: 'connect' | 'change-user';
-  database?: string | null;
-  tlsVersion?: string | null;
-  tlsCipher?: string | null;
-  /** The client program (connect attribute program_name), when sent. */
-  program?: string | null;
-}
 
 export interface GatewayContext {
   readonly config: Config;

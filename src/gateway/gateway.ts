@@ -18,8 +18,9 @@ import {
   fromLogin,
   quitWithout,
 } from '../audit/from-gateway.ts';
-import { redactStatement } from '../audit/redact.ts';
-import { type Endpoint, formatEndpoint } from '../config/address.ts';
+import { type BackendTarget, backendTlsFiles } from '../client/backend.ts';
+import { type HealthResult, healthCheck, refuseOwnIdentity } from '../client/health.ts';
+import { ProfileStore } from '../client/profile.ts';
 import type { Config } from '../config/schema.ts';
 import { Detector, type Finding } from '../detect/detector.ts';
 import { FirewallMirror } from '../firewall/mirror.ts';
@@ -27,27 +28,27 @@ import { Guard, type Refusal } from '../guard/guard.ts';
 import { GuardPersistence } from '../guard/persist.ts';
 import { AccessPolicy } from '../guard/rules.ts';
 import { compileTcpWrappers } from '../guard/tcp-wrappers.ts';
+import type { CommandEvent, LoginRecord } from '../model/events.ts';
+import type { ReloadReport } from '../model/reload.ts';
+import { type Endpoint, formatEndpoint } from '../net/endpoint.ts';
+import { loadServerTls, type ServerTls } from '../net/tls.ts';
 import { POSTURE_OFF, PostureRunner } from '../posture/runner.ts';
 import { formatServerError } from '../protocol/error-codes.ts';
+import { FIRST_SESSION_ID } from '../protocol/follow/kill.ts';
 import { writeErr } from '../protocol/packets/result.ts';
 import { configureDigests } from '../sql/digest.ts';
 import { DigestSummary } from '../sql/digest-table.ts';
+import { redactStatement } from '../sql/redact.ts';
 import { SqlFirewall } from '../sqlfw/engine.ts';
 import { SharedFirewall } from '../sqlfw/shared.ts';
 import { SqlfwStore } from '../sqlfw/store.ts';
 import { RedisFleet } from '../state/redis/fleet.ts';
 import { SqliteStore } from '../state/sqlite-store.ts';
-import { type BackendTarget, backendTlsFiles } from './backend.ts';
-import type { GatewayContext, LoginRecord } from './context.ts';
-import type { CommandEvent } from './events.ts';
-import { FIRST_SESSION_ID } from './follow/kill.ts';
-import { type HealthResult, healthCheck, refuseOwnIdentity } from './health.ts';
+import type { GatewayContext } from './context.ts';
 import { type Accepted, Listener } from './listener.ts';
-import { ProfileStore } from './profile.ts';
-import { planReload, type ReloadReport } from './reload.ts';
+import { planReload } from './reload.ts';
 import { Session } from './session.ts';
 import { statusRows } from './status.ts';
-import { loadServerTls, type ServerTls } from './tls.ts';
 import { SavedVariables, variableRows } from './variables.ts';
 
 export interface GatewayHooks {

@@ -3,12 +3,12 @@
 // so the balancer's header is the first thing on the wire).
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { type BlockList, createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { type Endpoint, formatEndpoint } from '../config/address.ts';
 import { blockListOf, type ListenerConfig } from '../config/schema.ts';
+import { normalizeAddress } from '../model/address.ts';
+import { bindServer, boundEndpoint } from '../net/bind.ts';
+import { type Endpoint, formatEndpoint } from '../net/endpoint.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { parseProxyHeader } from '../protocol/proxy-header.ts';
-import { normalizeAddress } from './address.ts';
-import { bindServer, boundEndpoint } from './bind.ts';
 import type { SessionOrigin } from './session.ts';
 
 /** A PROXY v2 header with TLVs is at most 16 + 65535 bytes; real ones are far smaller. */

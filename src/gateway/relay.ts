@@ -6,8 +6,8 @@
 // (see session.ts). To be able to, the few bytes of a packet header whose command byte has not
 // arrived yet are kept until it does — the backend could not act on half a header anyway.
 import type { Socket } from 'node:net';
+import type { Follower } from '../protocol/follow/follower.ts';
 import { PacketScanner } from '../protocol/scanner.ts';
-import type { Follower } from './follow/follower.ts';
 
 export interface RelayHooks {
   /** The client sent COM_CHANGE_USER; the relay is suspended; `bytes` start with that packet. */

@@ -1,7 +1,9 @@
 // What RELOAD CONFIG / SIGHUP does with each configuration key: applied to the running process,
 // or reported as needing a restart. The table is typed over every top-level key of the schema, so
 // a new key does not compile until someone decides which it is; nothing is ignored silently.
+
 import type { Config } from '../config/schema.ts';
+import type { ReloadReport } from '../model/reload.ts';
 
 export type ReloadEffect =
   /** Applied at once (for new connections; live sessions keep what they logged in with). */
@@ -45,13 +47,6 @@ export const RELOAD_EFFECT: { readonly [K in keyof Config]-?: ReloadEffect } = {
   // Only the version moat announces before it has seen a backend: read at start.
   greeting: 'restart',
 };
-
-export interface ReloadReport {
-  /** Changed keys now in force. */
-  applied: string[];
-  /** Changed keys that only a restart applies. */
-  needsRestart: string[];
-}
 
 /**
  * The keys whose values differ between `prev` and `next`, split by RELOAD_EFFECT. A changed

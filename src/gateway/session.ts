@@ -6,14 +6,22 @@
 // moat greets first with its own nonce and opens the backend connection only after a complete
 // HandshakeResponse, then relays to the client the AuthSwitchRequest in which the backend names
 // the account's plugin and its own nonce. A port scan, or a client that never finishes its handshake, costs the backend nothing.
+
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { BackendError, type BackendLink, connectBackend } from '../client/backend.ts';
 import type { Admission } from '../guard/guard.ts';
 import { type ClientTls, mysqlDn } from '../guard/rules.ts';
+import type { SessionIdentity } from '../model/events.ts';
+import type { LoginOutcome } from '../model/failure.ts';
+import type { SessionInfo, SessionState } from '../model/session.ts';
+import { ChannelClosedError, PacketChannel } from '../net/channel.ts';
+import { acceptTls, clientCertVerified, TlsHandshakeError } from '../net/tls.ts';
 import { Cap, Com, FRAMING_CAPS, RELAYABLE_CAPS, relayableExtended, Status } from '../protocol/constants.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { ProtocolError } from '../protocol/errors.ts';
+import { Follower } from '../protocol/follow/follower.ts';
 import { readChangeUser, writeChangeUser } from '../protocol/packets/change-user.ts';
 import { writeHandshake } from '../protocol/packets/handshake.ts';
 import {
@@ -28,23 +36,8 @@ import { digestOf } from '../sql/digest.ts';
 import { charsetRefusal } from '../sqlfw/charset.ts';
 import type { SessionView } from '../sqlfw/engine.ts';
 import { type AuthOutcome, relayAuth } from './auth-relay.ts';
-import { BackendError, type BackendLink, connectBackend } from './backend.ts';
-import { ChannelClosedError, PacketChannel } from './channel.ts';
-import type { GatewayContext, LoginOutcome } from './context.ts';
-import type { SessionIdentity } from './events.ts';
-import { Follower } from './follow/follower.ts';
+import type { GatewayContext } from './context.ts';
 import { Relay } from './relay.ts';
-import { acceptTls, clientCertVerified, TlsHandshakeError } from './tls.ts';
-
-export type SessionState =
-  | 'greeting'
-  | 'tls'
-  | 'handshake'
-  | 'backend'
-  | 'auth'
-  | 'command'
-  | 'change-user'
-  | 'closed';
 
 /** The plugin name moat puts in its HandshakeResponse and in a rewritten COM_CHANGE_USER: no
  * server has it, so the server answers with an AuthSwitchRequest for the account's plugin with its
@@ -76,17 +69,6 @@ export interface SessionOrigin {
   /** Arrived over the unix-socket listener: local, treated as secure like MySQL does. */
   local: boolean;
   listener: string;
-}
-
-export interface SessionInfo {
-  id: number;
-  user: string | null;
-  host: string;
-  db: string | null;
-  command: string;
-  timeSeconds: number;
-  state: SessionState;
-  tls: string | null;
 }
 
 export class Session {

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Guard } from '../guard/guard.ts';
-import { TLS_CIPHERS } from './tls.ts';
+import { TLS_CIPHERS } from '../net/tls.ts';
 
 export function variableRows(
   c: Config,

@@ -4,18 +4,9 @@
 // and one host can be unblocked alone.
 import type { BlockList } from 'node:net';
 import { isIP } from 'node:net';
+import type { Block, BlockReason } from '../model/guard.ts';
 
-export type BlockReason = 'max_connect_errors' | 'manual' | 'detection';
-
-export interface Block {
-  ip: string;
-  reason: BlockReason;
-  /** Who: 'moat' for automatic blocks, the admin user or detector rule otherwise. */
-  by: string;
-  since: number;
-  /** Epoch ms when the block lapses; null for "until unblocked". */
-  until: number | null;
-}
+export type { Block, BlockReason };
 
 export class ExemptHostError extends Error {
   readonly code = 'MOAT_HOST_EXEMPT';

@@ -6,16 +6,17 @@
 //   finished()  when the login ends (the ledger, connect errors, connection control, auto-block)
 // and tells it when a session ends.
 import type { Logger } from 'pino';
-import { blockListOf, type GuardConfig } from '../config/schema.ts';
-import { clientAddress, InvalidAddressError, parseClientAddress } from '../net/address.ts';
+import { clientAddress, InvalidAddressError, parseClientAddress } from '../model/address.ts';
+import { classify, countsAsConnectError, type FailureClass, type LoginOutcome } from '../model/failure.ts';
+import type { SharedGuardState } from '../model/guard.ts';
+import { blockListOf } from '../net/network.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Block, Blocker } from './blocker.ts';
+import type { GuardConfig } from './config.ts';
 import { ConnectionControl, INT_MAX, MAX_USERS_PER_HOST } from './connection-control.ts';
-import { classify, countsAsConnectError, type FailureClass, type LoginOutcome } from './failure.ts';
 import { HostLedger } from './ledger.ts';
 import { type HostResolution, HostResolver } from './resolver.ts';
 import { AccessPolicy, type ClientTls, UserRules } from './rules.ts';
-import type { SharedGuardState } from './shared.ts';
 import type { TcpWrappersDecision, TcpWrappersPolicy } from './tcp-wrappers.ts';
 
 export interface Refusal {

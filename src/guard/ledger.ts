@@ -15,29 +15,13 @@
 // a row is its live connections plus the ended ones, so a connection that authenticates moves,
 // current and total, from the NULL row to its host. The real address of every attempt stays on
 // the host_cache row (its own currentConnections / totalConnections, for moat's views).
-import { countsAsConnectError, FAILURE_CLASSES, type FailureClass } from './failure.ts';
+
+import { countsAsConnectError, FAILURE_CLASSES, type FailureClass } from '../model/failure.ts';
+import type { HostRow } from '../model/guard.ts';
 
 const CLASS_INDEX = new Map<FailureClass, number>(FAILURE_CLASSES.map((c, i) => [c, i]));
 
-export interface HostRow {
-  ip: string;
-  /** Resolved and forward-confirmed name; null without name resolution or on failure. */
-  host: string | null;
-  hostValidated: boolean;
-  /** Handshake-level errors since the last successful login (max_connect_errors counts these). */
-  sumConnectErrors: number;
-  /** One counter per FailureClass, in FAILURE_CLASSES order. */
-  counts: number[];
-  firstSeen: number;
-  lastSeen: number;
-  firstErrorSeen: number | null;
-  lastErrorSeen: number | null;
-  /** Every connection from the address, authenticated or not (moat's ledger, not `hosts`). */
-  currentConnections: number;
-  totalConnections: number;
-  /** Logins that succeeded (moat's own column: a host with none only ever failed). */
-  successes: number;
-}
+export type { HostRow };
 
 export interface ConnectionCount {
   current: number;

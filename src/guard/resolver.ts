@@ -27,8 +27,8 @@
 //   answer), not cached, so the next connection from that address tries again.
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
-import type { FailureClass } from './failure.ts';
+import { InvalidAddressError, parseClientAddress } from '../model/address.ts';
+import type { FailureClass } from '../model/failure.ts';
 
 export const DNS_FAILURE_CLASSES = [
   'nameinfo-transient',

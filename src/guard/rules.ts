@@ -2,7 +2,7 @@
 // without DNS) and per-user rules (which networks a user may come from, and MySQL's REQUIRE
 // options: TLS, a verified client certificate, its SUBJECT / ISSUER, a cipher).
 import { type BlockList, isIP } from 'node:net';
-import { blockListOf } from '../config/schema.ts';
+import { blockListOf } from '../net/network.ts';
 import { likeRegExp } from '../sql/like.ts';
 
 export type Verdict = 'allow' | 'deny';

@@ -2,7 +2,7 @@
 // of hosts_options(5)) compiled once for the daemon name moat answers to, into a policy that decides
 // each connection without I/O. Matching follows tcpd's hosts_access.c; each departure says why.
 import { isIP } from 'node:net';
-import { InvalidAddressError, parseClientAddress } from '../net/address.ts';
+import { InvalidAddressError, parseClientAddress } from '../model/address.ts';
 
 export type TcpWrappersFile = 'hosts.allow' | 'hosts.deny';
 export type TcpWrappersVerdict = 'allow' | 'deny';

@@ -4,8 +4,8 @@
 // loopback interface, so a firewall rule on eth0 does not stop these probes; bind-address and
 // skip-networking do, which is why they are the fixes offered for a server on this host.
 import { isIP } from 'node:net';
-import { formatEndpoint } from '../config/address.ts';
-import { BackendError } from '../gateway/backend.ts';
+import { BackendError } from '../client/backend.ts';
+import { formatEndpoint } from '../net/endpoint.ts';
 import { type Credentials, connectSql, SqlError } from './client.ts';
 import type { BackendPath, CheckContext } from './context.ts';
 import type { ServerFacts } from './facts.ts';

@@ -1,10 +1,11 @@
 // `moat check`: log in to the server behind moat with an account given for the purpose, read its
 // settings and accounts, try the network around it, and judge moat's own configuration. Returns
 // the findings; printing them is report.ts's job, exit statuses the CLI's.
-import type { Endpoint } from '../config/address.ts';
-import { formatEndpoint } from '../config/address.ts';
+
+import { BackendError, type BackendTarget, backendTlsFiles } from '../client/backend.ts';
 import type { Config } from '../config/schema.ts';
-import { BackendError, type BackendTarget, backendTlsFiles } from '../gateway/backend.ts';
+import type { Endpoint } from '../net/endpoint.ts';
+import { formatEndpoint } from '../net/endpoint.ts';
 import { accountFindings } from './accounts.ts';
 import { bypassFindings, networking, type ProbeResult, probeAll } from './bypass.ts';
 import { connectSql, type SqlClient, SqlError } from './client.ts';

@@ -4,10 +4,10 @@
 // so the server never counts it as an aborted connect against this host's address.
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { normalizeAddress } from '../gateway/address.ts';
-import type { BackendTarget } from '../gateway/backend.ts';
-import type { PacketChannel } from '../gateway/channel.ts';
-import { type Credentials, loginBackend, SqlError } from '../gateway/own-login.ts';
+import type { BackendTarget } from '../client/backend.ts';
+import { type Credentials, loginBackend, SqlError } from '../client/own-login.ts';
+import { normalizeAddress } from '../model/address.ts';
+import type { PacketChannel } from '../net/channel.ts';
 import { Com, Header } from '../protocol/constants.ts';
 import type { Packet } from '../protocol/framer.ts';
 import { writeRaw } from '../protocol/packets/auth.ts';

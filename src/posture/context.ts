@@ -4,7 +4,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../config/schema.ts';
-import { isLoopback } from '../gateway/address.ts';
+import { isLoopback } from '../model/address.ts';
 
 export type BackendPath =
   | { kind: 'unix'; path: string }

@@ -9,7 +9,7 @@
 //    address: an account limited to moat's host (localhost over the socket, 127.0.0.1 …) is
 //    reachable from every client unless moat refuses it (backend.localAccounts: refuse, default).
 import { userInfo } from 'node:os';
-import { hostAdmits } from '../gateway/matched-account.ts';
+import { hostAdmits } from '../client/matched-account.ts';
 import type { CheckContext } from './context.ts';
 import type { DbAccount, ServerFacts } from './facts.ts';
 import { accountName, type Finding, NEW_PASSWORD, passed, sqlString } from './finding.ts';

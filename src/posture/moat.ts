@@ -1,8 +1,9 @@
 // moat itself, from its configuration: admin listeners reachable from a network, TLS on the client
 // and backend legs (versions, and certificate expiry in certs.ts), and address rules that allow
 // everything on a listener other hosts can reach. Fixes are lines of moat's YAML configuration.
-import { type Endpoint, formatEndpoint } from '../config/address.ts';
-import { isLoopback } from '../gateway/address.ts';
+
+import { isLoopback } from '../model/address.ts';
+import { type Endpoint, formatEndpoint } from '../net/endpoint.ts';
 import { certificateFindings } from './certs.ts';
 import type { CheckContext } from './context.ts';
 import type { ServerFacts } from './facts.ts';

@@ -1,7 +1,7 @@
 // Findings for people and tools: an aligned table with the fixes under it, JSON, the SQL fixes as
 // one script in an order that applies cleanly, and the rows of the admin port's
 // moat.posture_findings table.
-import { formatTable } from '../cli/table.ts';
+import { formatTable } from '../text/table.ts';
 import { type Finding, SEVERITIES, type Severity, sortFindings } from './finding.ts';
 
 export function summary(findings: readonly Finding[]): Record<Severity, number> {

@@ -6,7 +6,7 @@
 //   v2: 12-byte signature, ver/cmd (0x2_: 0 LOCAL, 1 PROXY), family/transport,
 //       int<2 big-endian> length, addresses (TCP4: 4+4+2+2, TCP6: 16+16+2+2), TLVs (skipped)
 import { isIP } from 'node:net';
-import { clientAddress } from '../net/address.ts';
+import { clientAddress } from '../model/address.ts';
 import { ProtocolError } from './errors.ts';
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);

@@ -2,7 +2,7 @@
 // list), which a statement digest prints upper-case and unquoted: MySQL's lexer returns a keyword
 // token for them even where the parser then takes one as a name (`SELECT name FROM t` digests as
 // "SELECT NAME FROM `t`"), while any other word is an identifier, printed back-quoted as written.
-// Data, not a lexer: the words come from src/detect/lexer.ts's tokens.
+// Data, not a lexer: the words come from src/sql/lexer.ts's tokens.
 
 const WORDS = `
 ACCESSIBLE ACCOUNT ACTION ACTIVE ADD ADMIN AFTER AGAINST AGGREGATE ALGORITHM ALL ALTER ALWAYS

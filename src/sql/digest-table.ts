@@ -13,8 +13,8 @@
 // path; a known digest costs map lookups and additions, no allocation.
 
 import { z } from 'zod';
-import { redactStatement } from '../audit/redact.ts';
-import type { CommandEvent } from '../gateway/events.ts';
+import type { CommandEvent } from '../model/events.ts';
+import { redactStatement } from './redact.ts';
 
 export const digestConfigSchema = z.strictObject({
   /** Rows of events_statements_summary_by_digest, as performance_schema_digests_size (one is the NULL row). */

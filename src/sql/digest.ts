@@ -1,5 +1,5 @@
 // The statement digest: MySQL 8's normalised statement text (performance_schema's DIGEST_TEXT)
-// and its SHA-256, computed from the tokens of the detector's lexer (src/detect/lexer.ts) in one
+// and its SHA-256, computed from the tokens of the detector's lexer (src/sql/lexer.ts) in one
 // pass, then memoized by statement text, so a statement seen before costs a map lookup.
 //
 // MySQL's rules, as sql/sql_digest.cc applies them while the parser reads the tokens:
@@ -21,17 +21,11 @@
 // `?` at once (MySQL's parser reduces it one token late: `(NULL)` prints `( ? )` there).
 
 import { createHash } from 'node:crypto';
-import { HASH_SEED, Lexer, T, tokenHash } from '../detect/lexer.ts';
+import type { StatementDigest } from '../model/events.ts';
 import { FUNCTION_KEYWORDS, KEYWORDS, MAX_KEYWORD_LENGTH } from './digest-keywords.ts';
+import { HASH_SEED, Lexer, T, tokenHash } from './lexer.ts';
 
-export interface StatementDigest {
-  /** MySQL's normalised digest text, e.g. "SELECT `c` FROM `t` WHERE `id` = ?". */
-  text: string;
-  /** 64 hex chars: SHA-256 of `text`. */
-  hash: string;
-  /** The statement was cut (capture limit or maxDigestLength): this is the digest of its prefix. */
-  truncated: boolean;
-}
+export type { StatementDigest };
 
 export interface DigestOptions {
   /** Bytes of token storage, as MySQL's max_digest_length (default 1024). */

@@ -13,9 +13,9 @@
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../audit/event.ts';
 import { emptyEvent } from '../audit/event.ts';
-import { redactStatement } from '../audit/redact.ts';
-import type { CommandEvent } from '../gateway/events.ts';
+import type { CommandEvent } from '../model/events.ts';
 import { digestOf, type StatementDigest } from '../sql/digest.ts';
+import { redactStatement } from '../sql/redact.ts';
 import { type AccountPattern, accountMatches, parseAccount } from './account.ts';
 import type { SqlFirewallConfig } from './config.ts';
 import {

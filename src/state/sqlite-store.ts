@@ -3,9 +3,8 @@
 // synchronous=NORMAL: a committed batch survives a process crash; a power cut may lose the last
 // batch, never corrupt the file.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { Block, BlockReason } from '../guard/blocker.ts';
-import { FAILURE_CLASSES } from '../guard/failure.ts';
-import type { HostRow } from '../guard/ledger.ts';
+import { FAILURE_CLASSES } from '../model/failure.ts';
+import type { Block, BlockReason, HostRow } from '../model/guard.ts';
 import { openPrivateDatabase } from './sqlite-file.ts';
 import type { GuardChanges, GuardSnapshot, GuardStore } from './store.ts';
 

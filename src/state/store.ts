@@ -2,8 +2,7 @@
 // default; the Redis store (redis/fleet.ts) is shared by a fleet of moat instances. Calls are
 // batched by the caller (guard/persist.ts), never on the relay path; SQLite answers synchronously,
 // Redis with a promise.
-import type { Block } from '../guard/blocker.ts';
-import type { HostRow } from '../guard/ledger.ts';
+import type { Block, HostRow } from '../model/guard.ts';
 
 export interface FailedLogin {
   userHost: string;

@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { mergeConfig, validateConfig } from '../../src/config/load.ts';
-import type { LoginRecord } from '../../src/gateway/context.ts';
-import type { CommandEvent } from '../../src/gateway/events.ts';
 import { Gateway } from '../../src/gateway/gateway.ts';
+import type { CommandEvent, LoginRecord } from '../../src/model/events.ts';
 import type { MariaDBInfo } from './mariadb.ts';
 
 export interface RunningMoat {

@@ -1,4 +1,4 @@
-// One canonical client address everywhere (src/net/address.ts), through real clients: a block
+// One canonical client address everywhere (src/model/address.ts), through real clients: a block
 // made with any spelling of an address holds against the client Node reports in its own spelling
 // — over IPv6 from [::1] and for an IPv4-mapped spelling of an IPv4 client — on the admin port
 // (the mariadb CLI) and the HTTP API; text that is no address gets a clear error (1210 / 400).

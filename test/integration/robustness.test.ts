@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
-import type { LoginRecord } from '../../src/gateway/context.ts';
+import type { LoginRecord } from '../../src/model/events.ts';
 import { adminQuery, testBackend } from '../harness/env.ts';
 import { type RunningMoat, startMoat } from '../harness/moat.ts';
 import {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { nativePasswordHash } from '../../src/admin/password.ts';
-import { TLS_CIPHERS } from '../../src/gateway/tls.ts';
+import { TLS_CIPHERS } from '../../src/net/tls.ts';
 import { testBackend } from '../harness/env.ts';
 import { startMoat as startInProcess } from '../harness/moat.ts';
 import { type MoatProcess, startMoatProcess } from '../harness/spawn-moat.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type DetectConfigInput, detectConfigSchema } from '../../src/detect/config.ts';
 import { Detector, type Finding } from '../../src/detect/detector.ts';
-import type { CommandEvent } from '../../src/gateway/events.ts';
+import type { CommandEvent } from '../../src/model/events.ts';
 import { Clock, event, failed, feed, summary } from './detect-fixtures.ts';
 
 const attacker = { user: 'webapp', clientAddress: '203.0.113.9', database: 'shop' };

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isBulkValues } from '../../src/detect/bulk-insert.ts';
-import { Lexer } from '../../src/detect/lexer.ts';
+import { Lexer } from '../../src/sql/lexer.ts';
 
 const rows = (n: number) =>
   Array.from({ length: n }, (_, i) => `(${i}, 'c-${i}', -1.5, NULL, DEFAULT)`).join(',');

@@ -3,7 +3,7 @@
 // inlined under --db-ps-mode=disable); the application traffic is what common drivers and ORMs
 // send (Connector/J, mysql2/Sequelize, Hibernate, Django, Rails, Laravel).
 import type { Finding } from '../../src/detect/detector.ts';
-import type { CommandEvent } from '../../src/gateway/events.ts';
+import type { CommandEvent } from '../../src/model/events.ts';
 
 export function event(over: Partial<CommandEvent> & { statement: string | null }): CommandEvent {
   return {

@@ -2,7 +2,7 @@
 // (`-- ` needs a space, `/*! … */` is code), the flags the signature matcher reads, paren matching.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { F, KW, Lexer, T } from '../../src/detect/lexer.ts';
+import { F, KW, Lexer, T } from '../../src/sql/lexer.ts';
 
 const NAME: Record<number, string> = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k]));
 

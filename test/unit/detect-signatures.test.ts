@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ERROR_BONUS } from '../../src/detect/detector.ts';
-import { Lexer } from '../../src/detect/lexer.ts';
 import { EVASION, SignatureScan, STATEMENT_RULES } from '../../src/detect/signatures.ts';
+import { Lexer } from '../../src/sql/lexer.ts';
 
 const lexer = new Lexer();
 const scan = new SignatureScan();

@@ -2,8 +2,8 @@
 // session's database, and which words after FROM are not tables at all.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Lexer } from '../../src/detect/lexer.ts';
 import { MAX_TABLES_PER_STATEMENT, TableScan, tableHash } from '../../src/detect/tables.ts';
+import { Lexer } from '../../src/sql/lexer.ts';
 
 const lexer = new Lexer();
 const scan = new TableScan();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { detectConfigSchema } from '../../src/detect/config.ts';
 import { Detector } from '../../src/detect/detector.ts';
-import type { CommandEvent } from '../../src/gateway/events.ts';
+import type { CommandEvent } from '../../src/model/events.ts';
 import {
   application,
   Clock,

@@ -7,7 +7,7 @@ import { fromCommand } from '../../src/audit/from-gateway.ts';
 import { auditJsonLine } from '../../src/audit/sinks/json.ts';
 import { keyValues } from '../../src/audit/sinks/syslog.ts';
 import { enterpriseXml } from '../../src/audit/sinks/xml.ts';
-import type { CommandEvent } from '../../src/gateway/events.ts';
+import type { CommandEvent } from '../../src/model/events.ts';
 import { digestOf } from '../../src/sql/digest.ts';
 import { event } from './audit-helpers.ts';
 import { event as commandEvent } from './detect-fixtures.ts';

@@ -4,8 +4,8 @@
 // without a statement.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { CommandEvent } from '../../src/gateway/events.ts';
-import { Follower } from '../../src/gateway/follow/follower.ts';
+import type { CommandEvent } from '../../src/model/events.ts';
+import { Follower } from '../../src/protocol/follow/follower.ts';
 import { PacketScanner } from '../../src/protocol/scanner.ts';
 import { clearDigestMemo, digestOf } from '../../src/sql/digest.ts';
 import {

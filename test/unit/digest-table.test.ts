@@ -3,7 +3,7 @@
 // per-account rows, TRUNCATE, and picosecond timers past 2^53.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { CommandEvent } from '../../src/gateway/events.ts';
+import type { CommandEvent } from '../../src/model/events.ts';
 import { digestOf } from '../../src/sql/digest.ts';
 import { DigestSummary, digestConfigSchema, mysqlTime6, picoseconds } from '../../src/sql/digest-table.ts';
 import { event as commandEvent } from './detect-fixtures.ts';

@@ -3,7 +3,7 @@
 // hold 256 MiB for one session. The oldest go first; a closed one gives its room back.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Follower } from '../../src/gateway/follow/follower.ts';
+import { Follower } from '../../src/protocol/follow/follower.ts';
 
 function follower(): Follower {
   const identity = { session: 1, user: 'app', clientAddress: '127.0.0.1', clientPort: 1, database: null };

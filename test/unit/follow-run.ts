@@ -1,8 +1,8 @@
 // Drives a Follower the way the relay does: client bytes into one PacketScanner, server bytes into
 // the other, in the order they happen on the wire (a command, then its answer), each leg cut into
 // whatever chunks a test asks for. Collects the events in a form tests can compare.
-import type { CommandEvent, SessionIdentity } from '../../src/gateway/events.ts';
-import { Follower } from '../../src/gateway/follow/follower.ts';
+import type { CommandEvent, SessionIdentity } from '../../src/model/events.ts';
+import { Follower } from '../../src/protocol/follow/follower.ts';
 import { PacketScanner } from '../../src/protocol/scanner.ts';
 import { splitEverywhere } from './fixtures.ts';
 

@@ -1,10 +1,10 @@
-// One canonical client address (src/net/address.ts), and every reader of addresses agreeing on
+// One canonical client address (src/model/address.ts), and every reader of addresses agreeing on
 // it: the PROXY header reader, TCP wrappers and the resolver's cache key.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { normaliseAddress } from '../../src/guard/resolver.ts';
 import { compileTcpWrappers } from '../../src/guard/tcp-wrappers.ts';
-import { InvalidAddressError, parseClientAddress } from '../../src/net/address.ts';
+import { InvalidAddressError, parseClientAddress } from '../../src/model/address.ts';
 import { parseProxyHeader } from '../../src/protocol/proxy-header.ts';
 import { proxyV1, proxyV2 } from '../harness/wire.ts';
 

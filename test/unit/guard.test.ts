@@ -6,8 +6,8 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Blocker } from '../../src/guard/blocker.ts';
 import { ConnectionControl, INT_MAX } from '../../src/guard/connection-control.ts';
-import { classify, countsAsConnectError } from '../../src/guard/failure.ts';
 import { countOf, HostLedger } from '../../src/guard/ledger.ts';
+import { classify, countsAsConnectError } from '../../src/model/failure.ts';
 
 describe('connection control', () => {
   test("MySQL's formula: (failures + 1 - threshold) s, clamped to [min, max]", () => {

@@ -2,7 +2,7 @@
 // length, and nothing else touched.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FIRST_SESSION_ID, rewriteKillQuery, rewriteProcessKill } from '../../src/gateway/follow/kill.ts';
+import { FIRST_SESSION_ID, rewriteKillQuery, rewriteProcessKill } from '../../src/protocol/follow/kill.ts';
 
 const moatId = FIRST_SESSION_ID + 7;
 const threadOf = (id: number, caller: string) => (id === moatId && caller === 'app' ? 42 : null);

@@ -2,7 +2,7 @@
 // this address? moat refuses a login whose matched account would not (backend.localAccounts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hostAdmits } from '../../src/gateway/matched-account.ts';
+import { hostAdmits } from '../../src/client/matched-account.ts';
 
 const CASES: Array<[host: string, ip: string, admits: boolean]> = [
   ['%', '203.0.113.9', true],

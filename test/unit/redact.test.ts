@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { redactStatement } from '../../src/audit/redact.ts';
+import { redactStatement } from '../../src/sql/redact.ts';
 
 const SECRET = 'S3cr3t-pw';
 

@@ -3,7 +3,7 @@
 // at COM_CHANGE_USER with the header's offset.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Follower } from '../../src/gateway/follow/follower.ts';
+import { Follower } from '../../src/protocol/follow/follower.ts';
 import { PacketScanner, type ScanSink } from '../../src/protocol/scanner.ts';
 import {
   bytes,

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { callProcedure, type ProcedureError, parseCallArgs } from '../../src/admin/sqlfw-tables.ts';
 import { accountMatches, parseAccount } from '../../src/sqlfw/account.ts';
-import { callProcedure, type ProcedureError, parseCallArgs } from '../../src/sqlfw/admin.ts';
 import { sqlFirewallConfigSchema } from '../../src/sqlfw/config.ts';
 import { SqlFirewall } from '../../src/sqlfw/engine.ts';
 import { formatAllowlistFile, parseAllowlistFile } from '../../src/sqlfw/file.ts';

@@ -15,9 +15,7 @@
 // changed), every instance pushes what it knows, merged by maximum, before pulling.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Block } from '../../guard/blocker.ts';
-import type { Guard } from '../../guard/guard.ts';
-import type { SharedGuardState } from '../../guard/shared.ts';
+import type { Block, FleetGuard, SharedGuardState } from '../../model/guard.ts';
 import type { StateConfig } from '../config.ts';
 import type { GuardChanges, GuardSnapshot } from '../store.ts';
 import { createRedisPair, describeRedis, type RedisPair } from './connect.ts';
@@ -72,7 +70,7 @@ export class RedisFleet implements SharedGuardState {
   private readonly scripts: FleetScripts;
   private readonly ttlMs: number;
   private readonly startedAt = Date.now();
-  private guard: Guard | null = null;
+  private guard: FleetGuard | null = null;
   private hooks: FleetHooks | null = null;
   private epoch: string | null = null;
   private readonly pendingCe: PendingDeltas;
@@ -209,7 +207,7 @@ export class RedisFleet implements SharedGuardState {
   // --- joining the guard ------------------------------------------------------------------
 
   /** After the snapshot is in the guard: start sharing, reconcile when Redis answers. */
-  attach(guard: Guard, hooks: FleetHooks): void {
+  attach(guard: FleetGuard, hooks: FleetHooks): void {
     this.guard = guard;
     this.hooks = hooks;
     guard.shared = this;

@@ -1,7 +1,7 @@
 // The fleet channel's messages, checked on arrival: anything else on the channel (another program,
 // an older moat) is counted and ignored, never trusted into the guard.
 import { z } from 'zod';
-import type { Block } from '../../guard/blocker.ts';
+import type { Block } from '../../model/guard.ts';
 
 const count = z.number().int().min(0);
 const from = z.string().max(64);

@@ -1,8 +1,7 @@
 // Reconciling one instance with the fleet after Redis was away: push what this instance knows
 // (when Redis lost its data), then pull the fleet's blocks and counts over the local ones.
 import type { Redis } from 'ioredis';
-import type { Block } from '../../guard/blocker.ts';
-import type { Guard } from '../../guard/guard.ts';
+import type { Block, FleetGuard } from '../../model/guard.ts';
 import type { FleetKeys } from './keys.ts';
 import { parseBlock } from './messages.ts';
 import { scanValues } from './scan.ts';
@@ -18,7 +17,11 @@ export interface SyncContext {
 }
 
 /** Redis came back empty: what this instance knows goes in, merged with the others' by maximum. */
-export async function pushAll(c: SyncContext, g: Guard, variables: Record<string, number>): Promise<void> {
+export async function pushAll(
+  c: SyncContext,
+  g: FleetGuard,
+  variables: Record<string, number>,
+): Promise<void> {
   const k = c.keys;
   // Only where no instance has put a value yet: a SET GLOBAL made during the outage wins.
   for (const [name, value] of Object.entries(variables)) {
@@ -50,7 +53,7 @@ export async function pushAll(c: SyncContext, g: Guard, variables: Record<string
  */
 export async function pull(
   c: SyncContext,
-  g: Guard,
+  g: FleetGuard,
   before: Map<string, number>,
   news: { blocked(b: Block): void; unblocked(b: Block): void },
 ): Promise<void> {

@@ -1,7 +1,7 @@
 // The fleet views' data: every instance's heartbeat, every instance's ledger rows (tagged), and
 // the shared connect-error counts, read from Redis for one admin statement or API call.
 import type { Redis } from 'ioredis';
-import type { HostRow } from '../../guard/ledger.ts';
+import type { HostRow } from '../../model/guard.ts';
 import type { FleetKeys } from './keys.ts';
 import { scanKeys, scanValues } from './scan.ts';
 

@@ -11,8 +11,8 @@
 //                with CURSOR_EXISTS the rows come later through COM_STMT_FETCH.
 //   prepare      OK_prepare (stmt id, columns, params), param definitions (+EOF), column
 //                definitions (+EOF)
-import { Com, Header, MAX_PACKET_CHUNK, Status } from '../../protocol/constants.ts';
-import type { ScanSink } from '../../protocol/scanner.ts';
+import { Com, Header, MAX_PACKET_CHUNK, Status } from '../constants.ts';
+import type { ScanSink } from '../scanner.ts';
 import type { Follower, PendingCommand } from './follower.ts';
 import { lenencAt, lenencEnd } from './lenenc.ts';
 

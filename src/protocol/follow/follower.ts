@@ -7,9 +7,9 @@
 // follower cannot place, it stops following (status UNKNOWN) rather than guessing: the bytes are
 // relayed untouched either way, so a follower mistake can cost an event, never a session.
 
-import { Cap, Com, commandName, Status } from '../../protocol/constants.ts';
+import type { CommandEvent, CommandStatus, SessionIdentity } from '../../model/events.ts';
 import { digestOf, type StatementDigest } from '../../sql/digest.ts';
-import type { CommandEvent, CommandStatus, SessionIdentity } from '../events.ts';
+import { Cap, Com, commandName, Status } from '../constants.ts';
 import { ClientSink } from './client-sink.ts';
 import type { BackendThreadOf } from './kill.ts';
 import { ServerSink } from './server-sink.ts';

@@ -5,13 +5,14 @@
 // packet does not name the account, so moat asks with one COM_QUERY before it relays the OK —
 // CURRENT_USER() is the account the server matched, USER() the name the client gave (and moat's
 // host): moat's own 1045 must name the latter, as the server's would.
+
+import type { PacketChannel } from '../net/channel.ts';
 import { Com, Header } from '../protocol/constants.ts';
 import type { Packet } from '../protocol/framer.ts';
 import { writeRaw } from '../protocol/packets/auth.ts';
 import { readErr } from '../protocol/packets/result.ts';
 import { PayloadReader } from '../protocol/reader.ts';
 import { likeRegExp } from '../sql/like.ts';
-import type { PacketChannel } from './channel.ts';
 
 const CURRENT_USER = writeRaw(Buffer.from([Com.QUERY, ...Buffer.from('SELECT CURRENT_USER(), USER()')]), 0);
 

@@ -62,6 +62,17 @@ export function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1' || address === 'localhost';
 }
 
+/**
+ * A socket's remoteAddress / localAddress in canonical form (`::ffff:a.b.c.d` from a dual-stack
+ * listener is `a.b.c.d`, IPv6 in RFC 5952 form). 'unknown' when the socket has none (it closed).
+ */
+export function normalizeAddress(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  const a = parseClientAddress(address);
+  // A socket reports only IP addresses; anything else is shown as it came rather than lost.
+  return a instanceof InvalidAddressError ? address : a;
+}
+
 // The WHATWG URL parser serialises an IPv6 host in RFC 5952 form (lower case, longest zero run
 // compressed, an embedded IPv4 tail as hex), so two spellings of one address compare equal. Only
 // called on text isIP() accepted as IPv6, so it cannot throw.

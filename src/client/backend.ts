@@ -10,15 +10,15 @@
 import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { Endpoint } from '../config/address.ts';
-import { formatEndpoint } from '../config/address.ts';
+import { PacketChannel } from '../net/channel.ts';
+import type { Endpoint } from '../net/endpoint.ts';
+import { formatEndpoint } from '../net/endpoint.ts';
 import { Cap, Header } from '../protocol/constants.ts';
 import type { ServerError } from '../protocol/error-codes.ts';
 import { type Handshake, readHandshake } from '../protocol/packets/handshake.ts';
 import { writeSslRequest } from '../protocol/packets/handshake-response.ts';
 import { readErr } from '../protocol/packets/result.ts';
 import { type ProxyPeer, writeProxyHeader } from '../protocol/proxy-header.ts';
-import { PacketChannel } from './channel.ts';
 
 export interface BackendTarget {
   endpoint: Endpoint;

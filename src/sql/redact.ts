@@ -22,7 +22,7 @@
 // `EXECUTE IMMEDIATE '…'`, `SET @sql = '…'`. Still keyword-driven, not a parse: a statement
 // assembled from pieces (CONCAT, a hex literal, a stored procedure's body) is not found, which
 // the README says.
-import { Lexer, OP, T } from '../detect/lexer.ts';
+import { Lexer, OP, T } from './lexer.ts';
 
 /** Cheap pre-check: almost every statement has none of these words. */
 const MAYBE = /passw|identified|crypt|code/i;

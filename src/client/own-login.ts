@@ -4,6 +4,7 @@
 // authentication in clear only inside TLS or a unix socket, else RSA-sealed). Every read has a
 // deadline. What follows the login (COM_QUERY, COM_QUIT) is the caller's.
 import { randomBytes } from 'node:crypto';
+import type { PacketChannel } from '../net/channel.ts';
 import { scramble, sealPassword } from '../protocol/client-auth.ts';
 import { Cap, DEFAULT_CHARSET, Header } from '../protocol/constants.ts';
 import type { Packet } from '../protocol/framer.ts';
@@ -12,7 +13,6 @@ import type { Handshake } from '../protocol/packets/handshake.ts';
 import { writeHandshakeResponse } from '../protocol/packets/handshake-response.ts';
 import { readErr } from '../protocol/packets/result.ts';
 import { type BackendLink, type BackendTarget, connectBackend } from './backend.ts';
-import type { PacketChannel } from './channel.ts';
 
 /** An ERR packet from the server, with its MySQL error code (1045, 1142 …). */
 export class SqlError extends Error {

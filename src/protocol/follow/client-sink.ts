@@ -1,7 +1,7 @@
 // Client → server side of the follower: each logical packet is a command (or, after the server
 // asked for LOCAL INFILE, file data up to an empty packet).
-import { Com, MAX_PACKET_CHUNK } from '../../protocol/constants.ts';
-import type { ScanSink } from '../../protocol/scanner.ts';
+import { Com, MAX_PACKET_CHUNK } from '../constants.ts';
+import type { ScanSink } from '../scanner.ts';
 import type { Follower } from './follower.ts';
 import { MAX_KILL_LENGTH, rewriteKillQuery, rewriteProcessKill } from './kill.ts';
 

@@ -1,7 +1,8 @@
 // The event stream the gateway produces: one CommandEvent per client command, with what audit
 // and detection need. Built once per command (never per packet).
+import type { LoginOutcome } from './failure.ts';
 
-import type { StatementDigest } from '../sql/digest.ts';
+export type { LoginOutcome };
 
 export type CommandStatus = 'OK' | 'ERR' | 'NONE' | 'UNKNOWN';
 
@@ -42,4 +43,32 @@ export interface SessionIdentity {
   clientAddress: string;
   clientPort: number;
   database: string | null;
+}
+
+/** A statement's digest (src/sql/digest.ts makes them): one per distinct statement shape. */
+export interface StatementDigest {
+  /** MySQL's normalised digest text, e.g. "SELECT `c` FROM `t` WHERE `id` = ?". */
+  text: string;
+  /** 64 hex chars: SHA-256 of `text`. */
+  hash: string;
+  /** The statement was cut (capture limit or maxDigestLength): this is the digest of its prefix. */
+  truncated: boolean;
+}
+
+/** One login (or change of user) outcome: refused at accept, failed, or in. */
+export interface LoginRecord {
+  session: number;
+  outcome: LoginOutcome;
+  user: string | null;
+  clientAddress: string;
+  clientPort: number;
+  errorCode: number;
+  message: string;
+  /** A login, or a COM_CHANGE_USER re-authentication. */
+  kind?: 'connect' | 'change-user';
+  database?: string | null;
+  tlsVersion?: string | null;
+  tlsCipher?: string | null;
+  /** The client program (connect attribute program_name), when sent. */
+  program?: string | null;
 }

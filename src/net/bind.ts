@@ -1,7 +1,7 @@
 // Binding a server (net or http) to a configured endpoint: the one place that knows how a
 // listen error is told apart from a later one, and what address port 0 really bound.
 import type { Server } from 'node:net';
-import type { Endpoint } from '../config/address.ts';
+import type { Endpoint } from './endpoint.ts';
 
 /**
  * Listens on `endpoint`; rejects with the listen error (EADDRINUSE …). Once listening, later

@@ -4,12 +4,13 @@
 // information_schema views) and its stored procedures, called as on a server:
 //   CALL mysql.sp_set_firewall_mode('app@%', 'PROTECTING');
 // plus moat's own: network scope and the learning report (moat.firewall_report).
-import type { TableDef } from '../admin/tables.ts';
-import { mysqlTime } from '../admin/tables.ts';
+
 import type { ServerError } from '../protocol/error-codes.ts';
-import { AccountNameError } from './account.ts';
-import type { SqlFirewall } from './engine.ts';
-import { type ProfileKind, parseMode, SqlfwError } from './model.ts';
+import { AccountNameError } from '../sqlfw/account.ts';
+import type { SqlFirewall } from '../sqlfw/engine.ts';
+import { type ProfileKind, parseMode, SqlfwError } from '../sqlfw/model.ts';
+import type { TableDef } from './tables.ts';
+import { mysqlTime } from './tables.ts';
 
 export function sqlfwTables(fw: SqlFirewall): TableDef[] {
   const users = () => fw.profiles().filter((p) => p.kind === 'user');
