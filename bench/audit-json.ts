@@ -7,7 +7,7 @@
 //   node bench/audit-json.ts [--records 2000] [--rounds 200]
 import { parseArgs } from 'node:util';
 import type { AuditEvent } from '../src/audit/event.ts';
-import { fromCommand } from '../src/audit/from-gateway.ts';
+import { fromCommand } from '../src/audit/from-events.ts';
 import { jsonLine, jsonLines } from '../src/audit/sinks/json.ts';
 import { pointSelectEvent } from './point-select-event.ts';
 

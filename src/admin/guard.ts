@@ -10,7 +10,7 @@
 
 import type { Logger } from 'pino';
 import { type AuditEvent, emptyEvent } from '../audit/event.ts';
-import { fromGuard } from '../audit/from-gateway.ts';
+import { fromGuard } from '../audit/from-events.ts';
 import type { Config, GuardConfig } from '../config/schema.ts';
 import { type Admission, Guard, type Refusal } from '../guard/guard.ts';
 import type { ClientTls } from '../guard/rules.ts';

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { nativePasswordHash } from '../admin/password.ts';
+import { Moat } from '../app/moat.ts';
 import { validateConfig } from '../config/load.ts';
-import { Gateway } from '../gateway/gateway.ts';
 import { ops } from './ops.ts';
 
 const MARIADBD = '/usr/sbin/mariadbd';
@@ -60,7 +60,7 @@ export async function demo(argv: string[]): Promise<number> {
     },
     'demo',
   );
-  const gateway = new Gateway(config, pino({ level: 'silent' }));
+  const gateway = new Moat(config, pino({ level: 'silent' }));
   try {
     await gateway.start();
     const listen = gateway.addresses()[0];

@@ -2,9 +2,9 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { Moat } from '../app/moat.ts';
 import { ConfigError, mergeConfig, readConfigFile, validateConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { Gateway } from '../gateway/gateway.ts';
 import { errnoText, prepareStateDir } from '../state/state-dir.ts';
 
 export const START_HELP = `Usage: moat start [options]
@@ -176,14 +176,14 @@ export async function start(argv: string[]): Promise<void> {
   const config = configFromArgs(argv);
   const debug = argv.includes('--debug') || config.log.level === 'debug' || config.log.level === 'trace';
   const log = pino({ level: config.log.level, base: { pid: process.pid } });
-  let gateway: Gateway;
+  let gateway: Moat;
   try {
     const dir = await prepareStateDir(config.stateDir);
     for (const w of dir.warnings) log.warn({ stateDir: config.stateDir }, w);
     if (dir.tightened.length > 0)
       log.info({ stateDir: config.stateDir, files: dir.tightened }, 'state files made private (mode 0600)');
     // RELOAD CONFIG and SIGHUP read the same file and flags again.
-    gateway = new Gateway(config, log, { loadConfig: () => configFromArgs(argv) });
+    gateway = new Moat(config, log, { loadConfig: () => configFromArgs(argv) });
     await gateway.start();
   } catch (e) {
     log.flush();

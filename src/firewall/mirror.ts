@@ -11,7 +11,7 @@
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Block } from '../guard/blocker.ts';
-import type { GuardAction } from '../guard/guard.ts';
+import type { GuardAction } from '../model/guard.ts';
 import type { FirewallConfig } from './config.ts';
 import {
   addMembers,

@@ -8,7 +8,10 @@
 import type { Logger } from 'pino';
 import { clientAddress, InvalidAddressError, parseClientAddress } from '../model/address.ts';
 import { classify, countsAsConnectError, type FailureClass, type LoginOutcome } from '../model/failure.ts';
-import type { SharedGuardState } from '../model/guard.ts';
+import type { GuardAction, SharedGuardState } from '../model/guard.ts';
+
+export type { GuardAction };
+
 import { blockListOf } from '../net/network.ts';
 import { formatServerError, type ServerError } from '../protocol/error-codes.ts';
 import { type Block, Blocker } from './blocker.ts';
@@ -69,14 +72,6 @@ const REFUSALS: ReadonlySet<LoginOutcome> = new Set<LoginOutcome>([
   'tls-required',
   'cleartext-refused',
 ]);
-
-/** What the guard did, for the audit log. */
-export type GuardAction =
-  | { kind: 'blocked'; block: Block }
-  | { kind: 'unblocked'; block: Block; why: 'manual' | 'expired' | 'flush' }
-  | { kind: 'delayed'; user: string; ip: string; port?: number; delayMs: number; failures: number }
-  /** Failed logins from one address across user names reached the per-host threshold (or doubled). */
-  | { kind: 'spraying'; ip: string; users: number; failures: number };
 
 export class Guard {
   /** Blocks, unblocks and login delays as they happen (the gateway feeds them to audit). */

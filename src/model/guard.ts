@@ -15,6 +15,14 @@ export interface Block {
   until: number | null;
 }
 
+/** What the guard did, for the audit log and the nftables mirror. */
+export type GuardAction =
+  | { kind: 'blocked'; block: Block }
+  | { kind: 'unblocked'; block: Block; why: 'manual' | 'expired' | 'flush' }
+  | { kind: 'delayed'; user: string; ip: string; port?: number; delayMs: number; failures: number }
+  /** Failed logins from one address across user names reached the per-host threshold (or doubled). */
+  | { kind: 'spraying'; ip: string; users: number; failures: number };
+
 /** One client address in the ledger (host_cache and moat.hosts). */
 export interface HostRow {
   ip: string;

@@ -1,16 +1,16 @@
-// Starts moat in the test process (a Gateway on port 0) in front of the harness's MariaDB, and
+// Starts moat in the test process (a Moat on port 0) in front of the harness's MariaDB, and
 // records what it reports: the command events and login outcomes the tests assert on.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { Moat } from '../../src/app/moat.ts';
 import { mergeConfig, validateConfig } from '../../src/config/load.ts';
-import { Gateway } from '../../src/gateway/gateway.ts';
 import type { CommandEvent, LoginRecord } from '../../src/model/events.ts';
 import type { MariaDBInfo } from './mariadb.ts';
 
 export interface RunningMoat {
-  gateway: Gateway;
+  gateway: Moat;
   host: string;
   port: number;
   events: CommandEvent[];
@@ -47,7 +47,7 @@ export async function startMoat(
     for (const w of waiters.splice(0)) w();
   };
   const log = pino({ level: config.log.level });
-  const gateway = new Gateway(config, log, {
+  const gateway = new Moat(config, log, {
     onCommand: (e) => {
       events.push(e);
       notify();

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { Moat } from '../../src/app/moat.ts';
 import { mergeConfig, validateConfig } from '../../src/config/load.ts';
-import { Gateway } from '../../src/gateway/gateway.ts';
 import { spawnWithEnv } from '../harness/clients.ts';
 import { testBackend } from '../harness/env.ts';
 
@@ -47,7 +47,7 @@ test('the client has the answer before onCommand runs (a blocked event consumer 
     'test',
   );
   let held = 0;
-  const gateway = new Gateway(config, pino({ level: 'silent' }), {
+  const gateway = new Moat(config, pino({ level: 'silent' }), {
     onCommand: (e) => {
       if (e.statement !== MARK) return;
       held++;

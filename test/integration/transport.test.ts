@@ -13,8 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import mysql from 'mysql2/promise';
 import { pino } from 'pino';
+import { Moat } from '../../src/app/moat.ts';
 import { validateConfig } from '../../src/config/load.ts';
-import { Gateway } from '../../src/gateway/gateway.ts';
 import type { LoginRecord } from '../../src/model/events.ts';
 import { generateCerts } from '../harness/certs.ts';
 import { runScenario } from '../harness/clients.ts';
@@ -447,14 +447,14 @@ async function tlsAfterSslRequest(port: number, max: 'TLSv1' | 'TLSv1.1' | 'TLSv
   return secure;
 }
 
-/** A Gateway built from a config without the harness's defaults (own stateDir, generated TLS). */
+/** A Moat built from a config without the harness's defaults (own stateDir, generated TLS). */
 function direct(input: Record<string, unknown>) {
   const config = validateConfig(
     { backend: { address: `${backend.host}:${backend.port}` }, ...input },
     'test',
   );
   const logins: LoginRecord[] = [];
-  const gateway = new Gateway(config, pino({ level: 'silent' }), { onLogin: (r) => logins.push(r) });
+  const gateway = new Moat(config, pino({ level: 'silent' }), { onLogin: (r) => logins.push(r) });
   return {
     gateway,
     logins,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AUDIT_EVENT_NAMES } from '../../src/audit/config.ts';
 import { type AuditEvent, emptyEvent } from '../../src/audit/event.ts';
-import { fromCommand } from '../../src/audit/from-gateway.ts';
+import { fromCommand } from '../../src/audit/from-events.ts';
 import {
   auditJsonLine,
   encodeJsonLines,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import type { AuditEvent } from '../../src/audit/event.ts';
-import { fromCommand } from '../../src/audit/from-gateway.ts';
+import { fromCommand } from '../../src/audit/from-events.ts';
 import { type DetectConfigInput, detectConfigSchema } from '../../src/detect/config.ts';
 import { Detector } from '../../src/detect/detector.ts';
 import { event as auditEvent, capturingLogger, config, tempDir } from './audit-helpers.ts';

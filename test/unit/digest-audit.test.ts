@@ -3,7 +3,7 @@
 // write null / nothing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fromCommand } from '../../src/audit/from-gateway.ts';
+import { fromCommand } from '../../src/audit/from-events.ts';
 import { auditJsonLine } from '../../src/audit/sinks/json.ts';
 import { keyValues } from '../../src/audit/sinks/syslog.ts';
 import { enterpriseXml } from '../../src/audit/sinks/xml.ts';

@@ -2,8 +2,8 @@
 // changed sub-key of a restart-only section.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { planReload, RELOAD_EFFECT } from '../../src/app/reload.ts';
 import { mergeConfig, validateConfig } from '../../src/config/load.ts';
-import { planReload, RELOAD_EFFECT } from '../../src/gateway/reload.ts';
 
 const base = { listeners: [{ address: '127.0.0.1:3307' }], backend: { address: '127.0.0.1:3306' } };
 const config = (over: Record<string, unknown> = {}) => validateConfig(mergeConfig(base, over), 'test');

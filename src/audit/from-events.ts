@@ -2,9 +2,9 @@
 // source, so that every sink sees the same record however it was produced.
 
 import type { Finding } from '../detect/detector.ts';
-import type { GuardAction } from '../guard/guard.ts';
 import type { CommandEvent, LoginRecord } from '../model/events.ts';
 import { classify } from '../model/failure.ts';
+import type { GuardAction } from '../model/guard.ts';
 import { redactStatement } from '../sql/redact.ts';
 import { type AuditEvent, emptyEvent } from './event.ts';
 
