@@ -102,8 +102,11 @@ export class ConnectionControl {
   private readonly failures: FailureTable;
   /** address → consecutive failed logins from it, any user. */
   private readonly hostFailures: FailureTable;
-  /** address → user names that failed from it (at most MAX_USERS_PER_HOST), for the alert. */
-  private readonly hostUsers = new Map<string, Set<string>>();
+  /**
+   * address → each user name's share of its count (at most MAX_USERS_PER_HOST names): the alert
+   * counts the names, and a success forgives only its own user's share (hostSucceeded).
+   */
+  private readonly hostUsers = new Map<string, Map<string, number>>();
   /** Every count that changed, by its shared-state key ('user'@'host' or hostKey()); null: gone. */
   onChange: (userHost: string, failures: number | null) => void = () => {};
   onClear: () => void = () => {};
@@ -205,10 +208,12 @@ export class ConnectionControl {
     this.onChange(ConnectionControl.hostKey(host), n);
     let users = this.hostUsers.get(host);
     if (users === undefined) {
-      users = new Set();
+      users = new Map();
       this.hostUsers.set(host, users);
     }
-    if (users.size < MAX_USERS_PER_HOST) users.add(user);
+    const share = users.get(user);
+    if (share !== undefined) users.set(user, share + 1);
+    else if (users.size < MAX_USERS_PER_HOST) users.set(user, 1);
     return n;
   }
 
@@ -220,12 +225,28 @@ export class ConnectionControl {
     return true;
   }
 
-  /** A login from `host` succeeded: its consecutive failures start again; true when it had some. */
-  hostSucceeded(host: string): boolean {
-    this.hostUsers.delete(host);
-    if (!this.hostFailures.delete(host)) return false;
-    this.onChange(ConnectionControl.hostKey(host), null);
-    return true;
+  /**
+   * `user` logged in from `host`: that user's failures from it are forgiven, no one else's. A
+   * success used to clear the whole count, so an attacker holding one valid account could reset
+   * it between guesses at other accounts and never be delayed. Returns how many were forgiven (0:
+   * the count is unchanged); a user beyond MAX_USERS_PER_HOST has no share and forgives nothing.
+   */
+  hostSucceeded(user: string, host: string): number {
+    const users = this.hostUsers.get(host);
+    const share = users?.get(user) ?? 0;
+    if (share === 0) return 0;
+    users!.delete(user);
+    if (users!.size === 0) this.hostUsers.delete(host);
+    const left = this.hostFailures.get(host) - share;
+    if (left <= 0) {
+      this.hostFailures.delete(host);
+      this.hostUsers.delete(host);
+      this.onChange(ConnectionControl.hostKey(host), null);
+    } else {
+      this.hostFailures.set(host, left);
+      this.onChange(ConnectionControl.hostKey(host), left);
+    }
+    return share;
   }
 
   /**

@@ -490,7 +490,8 @@ export class Guard {
   private loginSucceeded(user: string, ip: string): void {
     const cc = this.connectionControl;
     if (cc.succeeded(user, ip)) this.shared?.loginOk(ConnectionControl.key(user, ip));
-    if (cc.hostSucceeded(ip)) this.shared?.loginOk(ConnectionControl.hostKey(ip));
+    const forgiven = cc.hostSucceeded(user, ip);
+    if (forgiven > 0) this.shared?.loginForgiven(ConnectionControl.hostKey(ip), forgiven);
   }
 
   /**

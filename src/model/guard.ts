@@ -61,6 +61,8 @@ export interface SharedGuardState {
   loginFailed(userHost: string): void;
   /** A successful login of a key that had failures. */
   loginOk(userHost: string): void;
+  /** An address's count across users goes down by `n`: the failures of a user who then logged in. */
+  loginForgiven(hostKey: string, n: number): void;
   /** FLUSH HOSTS: connect errors start again fleet-wide. */
   hostsFlushed(): void;
 }

@@ -52,8 +52,29 @@ describe('failed logins per address, across users', () => {
     // No account reached 3 failures: only the address's count delays, (30 + 1 − 20) s.
     assert.equal(cc.delayFor('someone-new', '10.0.0.61'), 11_000);
     assert.equal(cc.delayFor('someone-new', '10.0.0.62'), 0);
-    assert.ok(cc.hostSucceeded('10.0.0.61'));
+    // A success forgives its own user's failures only: one sprayed name's, never the rest.
+    assert.equal(cc.hostSucceeded('someone-new', '10.0.0.61'), 0);
+    assert.equal(cc.delayFor('someone-new', '10.0.0.61'), 11_000);
+    assert.equal(cc.hostSucceeded('user0', '10.0.0.61'), 1);
+    assert.equal(cc.hostFailuresOf('10.0.0.61'), 29);
+    assert.equal(cc.hostUsersOf('10.0.0.61'), 29);
+    for (let i = 1; i < 30; i++) cc.hostSucceeded(`user${i}`, '10.0.0.61');
+    assert.equal(cc.hostFailuresOf('10.0.0.61'), 0);
     assert.equal(cc.delayFor('someone-new', '10.0.0.61'), 0);
+  });
+
+  test("a user's typos from an address are forgiven by that user's success, with their count", () => {
+    const cc = new ConnectionControl({ ...settings, perHostThreshold: 5 }, 1000);
+    const changes: Array<[string, number | null]> = [];
+    cc.onChange = (k, n) => changes.push([k, n]);
+    for (const u of ['alice', 'alice', 'bob', 'alice']) cc.hostFailed(u, '10.0.0.63');
+    assert.equal(cc.hostFailuresOf('10.0.0.63'), 4);
+    changes.length = 0;
+    assert.equal(cc.hostSucceeded('alice', '10.0.0.63'), 3);
+    assert.equal(cc.hostFailuresOf('10.0.0.63'), 1);
+    assert.deepEqual(changes, [[ConnectionControl.hostKey('10.0.0.63'), 1]]);
+    assert.equal(cc.hostSucceeded('bob', '10.0.0.63'), 1);
+    assert.deepEqual(changes.at(-1), [ConnectionControl.hostKey('10.0.0.63'), null]);
   });
 
   test('threshold 0 is off; the shared state reaches the per-address count by its key', () => {

@@ -297,6 +297,10 @@ export class RedisFleet implements SharedGuardState {
     this.failedLogins(userHost, true, 0);
   }
 
+  loginForgiven(hostKey: string, n: number): void {
+    this.failedLogins(hostKey, false, -n);
+  }
+
   hostsFlushed(): void {
     this.pendingCe.clear();
     this.pendingFlush = true;

@@ -7,7 +7,10 @@
 // instance that caused it).
 import type { Redis } from 'ioredis';
 
-/** Both counters start alike: KEYS[1] the counter; ARGV[1] reset (0|1), ARGV[2] increment, ARGV[3] ttlMs. */
+/**
+ * Both counters start alike: KEYS[1] the counter; ARGV[1] reset (0|1), ARGV[2] increment (negative:
+ * a decrement that stops at 0, and the key goes at 0), ARGV[3] ttlMs.
+ */
 const COUNT = `
 if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) end
 local n
@@ -15,6 +18,14 @@ local inc = tonumber(ARGV[2])
 if inc > 0 then
   n = redis.call('INCRBY', KEYS[1], inc)
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
+elseif inc < 0 then
+  n = tonumber(redis.call('GET', KEYS[1]) or '0') + inc
+  if n <= 0 then
+    n = 0
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('SET', KEYS[1], n, 'KEEPTTL')
+  end
 else
   n = tonumber(redis.call('GET', KEYS[1]) or '0')
 end`;
