@@ -35,7 +35,7 @@ import { splitPayload } from '../protocol/writer.ts';
 import { digestOf } from '../sql/digest.ts';
 import { charsetRefusal } from '../sqlfw/charset.ts';
 import type { SessionView } from '../sqlfw/engine.ts';
-import { type AuthOutcome, relayAuth } from './auth-relay.ts';
+import { type AuthOutcome, relayAuth } from './auth/relay.ts';
 import type { GatewayContext } from './context.ts';
 import { Relay } from './relay.ts';
 

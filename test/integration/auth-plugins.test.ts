@@ -440,7 +440,7 @@ describe('caching_sha2_password through moat', () => {
 /** The assertion message for d' while moat relays a plain client's key request to a TLS backend. */
 function plainClientTlsBackendBug(rec: ScriptedConnection): string {
   return (
-    'MOAT BUG (auth-relay.ts): a plain client asks for the RSA key (0x02); moat relays it over the ' +
+    'MOAT BUG (auth/caching-sha2.ts): a plain client asks for the RSA key (0x02); moat relays it over the ' +
     "backend's TLS leg, where MySQL reads it as the cleartext password (an empty one) and denies. " +
     `moat must answer the key request with its own key. Server notes: ${rec.notes.join('; ') || 'none'}`
   );
@@ -471,7 +471,7 @@ describe('e. a wrong password gets the server 1045, with valid sequence ids, in 
     },
     {
       // Before moat answered key requests itself, the CLI got 2061 here instead of 1045.
-      name: "full auth, client plain, backend TLS (RSA to moat's key; MOAT BUG in auth-relay.ts if 2061)",
+      name: "full auth, client plain, backend TLS (RSA to moat's key; MOAT BUG in auth/caching-sha2.ts if 2061)",
       moat: () => tlsLeg,
       account: SHA,
       tls: false,
@@ -501,7 +501,7 @@ describe('e. a wrong password gets the server 1045, with valid sequence ids, in 
       assertAccessDenied(
         o,
         SHA.user,
-        "MOAT BUG (auth-relay.ts): the backend answered moat's key request with ERR 1045 (it has no RSA " +
+        "MOAT BUG (auth/caching-sha2.ts): the backend answered moat's key request with ERR 1045 (it has no RSA " +
           'keys); moat must relay that ERR instead of treating it as a PEM key',
       );
     });

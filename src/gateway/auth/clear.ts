@@ -1,0 +1,14 @@
+// mysql_clear_password: the client sends its password as it is. moat relays that exchange only
+// when both legs are encrypted (TLS) or local (unix socket), so that the password never crosses a
+// network in clear; otherwise the login is refused before the client is asked.
+import { passthrough } from './passthrough.ts';
+import { cleartextRefused, type PluginFactory } from './plugin.ts';
+
+export const clearPassword: PluginFactory = (ex) => {
+  if (!(ex.client.secure && ex.backend.secure)) {
+    throw cleartextRefused(
+      `(mysql_clear_password) over ${ex.client.secure ? 'an unencrypted backend connection' : 'an unencrypted client connection'}`,
+    );
+  }
+  return passthrough(ex);
+};
