@@ -57,24 +57,11 @@ export class PayloadReader {
     this.pos += n;
   }
 
-  /**
-   * Length-encoded integer: < 0xfb is the value; 0xfc/0xfd/0xfe prefix 2/3/8 bytes. Values above
-   * 2^53 cannot be exact in a JS number; nothing moat reads can be that large, so they are refused.
-   */
+  /** Length-encoded integer (lenencAt). */
   lenenc(what = 'int<lenenc>'): number {
-    const first = this.u8(what);
-    if (first < 0xfb) return first;
-    if (first === 0xfc) return this.u16(what);
-    if (first === 0xfd) return this.u24(what);
-    if (first === 0xfe) {
-      this.need(8, what);
-      const lo = this.buf.readUInt32LE(this.pos);
-      const hi = this.buf.readUInt32LE(this.pos + 4);
-      this.pos += 8;
-      if (hi > 0x1fffff) throw malformed(`${what} is larger than 2^53`);
-      return hi * 0x100000000 + lo;
-    }
-    throw malformed(`${what} has invalid prefix 0x${first.toString(16)}`);
+    const v = lenencAt(this.buf, this.pos, this.end, what);
+    this.pos += lenencSize(this.buf[this.pos]!);
+    return v;
   }
 
   bytes(n: number, what = 'string<fix>'): Buffer {
@@ -115,4 +102,31 @@ export class PayloadReader {
     this.pos = this.end;
     return v;
   }
+}
+
+/**
+ * Length-encoded integer at buf[pos], bounded by `end`: < 0xfb is the value; 0xfc/0xfd/0xfe prefix
+ * 2/3/8 bytes. A function over positions rather than a reader method so the follower can read one
+ * inside a relayed chunk without an object per packet. Values above 2^53 cannot be exact in a JS
+ * number; nothing moat reads can be that large, so they are refused.
+ */
+export function lenencAt(buf: Buffer, pos: number, end: number, what = 'int<lenenc>'): number {
+  if (pos >= end) throw malformed(`${what} runs past the end of the packet`);
+  const first = buf[pos]!;
+  if (first < 0xfb) return first;
+  if (first === 0xfb || first === 0xff) throw malformed(`${what} has invalid prefix 0x${first.toString(16)}`);
+  if (pos + lenencSize(first) > end) throw malformed(`${what} runs past the end of the packet`);
+  if (first === 0xfc) return buf.readUInt16LE(pos + 1);
+  if (first === 0xfd) return buf.readUIntLE(pos + 1, 3);
+  const hi = buf.readUInt32LE(pos + 5);
+  if (hi > 0x1fffff) throw malformed(`${what} is larger than 2^53`);
+  return hi * 0x100000000 + buf.readUInt32LE(pos + 1);
+}
+
+/** Bytes taken by the int<lenenc> whose first byte is `first` (1 for the invalid 0xfb and 0xff). */
+export function lenencSize(first: number): number {
+  if (first === 0xfc) return 3;
+  if (first === 0xfd) return 4;
+  if (first === 0xfe) return 9;
+  return 1;
 }

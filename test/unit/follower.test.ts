@@ -172,10 +172,16 @@ const CASES: Case[] = [
     ],
   },
   {
+    // As MySQL's and MariaDB's client libraries read it: no '#' marker is SQLSTATE HY000.
     name: 'ERR without SQLSTATE marker',
     legs: () => [cmd(comQuery('SELECT 1')), answer(err(1040, 'Too many connections', null)), ...pingPong()],
     events: () => [
-      ev('Query', 'SELECT 1', { status: 'ERR', errorCode: 1040, errorMessage: 'Too many connections' }),
+      ev('Query', 'SELECT 1', {
+        status: 'ERR',
+        errorCode: 1040,
+        sqlState: 'HY000',
+        errorMessage: 'Too many connections',
+      }),
       pingEvent,
     ],
   },

@@ -798,6 +798,19 @@ describe('packet decoders, fuzzed: a value or a ProtocolError, never a crash or 
             () => readOk(big, start, end),
             () => readOk(Buffer.from(payload)),
           );
+          // Into an object kept by the caller (the follower's): the same fields, and a packet that
+          // is refused leaves the object as it was.
+          const kept = { affectedRows: -1, lastInsertId: -1, status: -1, warnings: -1 };
+          same(
+            () => {
+              const out = readOk(big, start, end, kept);
+              assert.equal(out, kept);
+              return { ...out };
+            },
+            () => readOk(Buffer.from(payload)),
+          );
+          if (returnsOrRefuses(() => readOk(Buffer.from(payload))) instanceof ProtocolError)
+            assert.deepEqual(kept, { affectedRows: -1, lastInsertId: -1, status: -1, warnings: -1 });
           same(
             () => readErr(big, start, end),
             () => readErr(Buffer.from(payload)),
@@ -1042,6 +1055,87 @@ describe('PacketScanner + Follower, fuzzed', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  test('any ERR or OK answer, cut anywhere: the follower records what readErr / readOk decode', () => {
+    const errSeeds = [
+      err(1146, "Table 'moat_test.nope' doesn't exist", '42S02'),
+      err(1040, 'Too many connections', null),
+      err(1064, 'z'.repeat(600), '42000'),
+    ];
+    const okSeeds = [
+      ok({ affectedRows: 70000, lastInsertId: 2n ** 40n, warnings: 3, info: 'Rows matched: 1' }),
+      ok({ affectedRows: 2n ** 53n - 1n, status: Status.AUTOCOMMIT | 0x0001 }),
+    ];
+    /** `seed` mutated, still starting with `header` so that the follower takes it for one. */
+    const answerOf = (header: number, seeds: Buffer[]) =>
+      fc.tuple(fc.constantFrom(...seeds), fc.array(mutationArb, { maxLength: 4 })).map(([seed, m]) => {
+        const p = mutate(seed, m);
+        if (p.length === 0) return bytes([header]);
+        p[0] = header;
+        return p;
+      });
+    const query = packets(0, comQuery('select 1'));
+    const ping = [client(packets(0, command(Com.PING))), server(packets(1, ok()))];
+    const pingSeen = { command: 'Ping', status: 'OK', errorCode: 0, sqlState: null, errorMessage: null };
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        answerOf(0xff, errSeeds),
+        answerOf(0x00, okSeeds),
+        cutsArb,
+        (isErr, e, o, cuts) => {
+          const payload = isErr ? e : o;
+          const legs = [client(query), server(packets(1, payload)), ...(isErr ? ping : [])];
+          const run = follow(legs, (leg, i) => (i === 1 ? cut(leg.bytes, cuts) : [leg.bytes]), {
+            capabilities: CLIENT_CAPS,
+          });
+          const seen = run.events.map((x) => ({
+            command: x.command,
+            status: x.status,
+            errorCode: x.errorCode,
+            sqlState: x.sqlState,
+            errorMessage: x.errorMessage,
+            affectedRows: x.affectedRows,
+          }));
+          // The follower keeps an ERR's message up to MYSQL_ERRMSG_SIZE (512 bytes).
+          const decoded = returnsOrRefuses(() =>
+            isErr ? readErr(payload, 0, Math.min(payload.length, 9 + 512)) : readOk(payload),
+          );
+          if (decoded instanceof ProtocolError) {
+            assert.equal(run.lost.length, 1);
+            assert.deepEqual(
+              seen.map((x) => x.status),
+              ['UNKNOWN'],
+            );
+            return;
+          }
+          assert.deepEqual(run.lost, []);
+          if ('code' in decoded) {
+            const { code, state, message } = decoded;
+            assert.deepEqual(seen, [
+              {
+                command: 'Query',
+                status: 'ERR',
+                errorCode: code,
+                sqlState: state,
+                errorMessage: message,
+                affectedRows: 0,
+              },
+              { ...pingSeen, affectedRows: 0 },
+            ]);
+          } else if (decoded.status & Status.MORE_RESULTS_EXISTS) {
+            assert.deepEqual(seen, []); // another result follows
+            assert.equal(run.follower.queue[0]?.affectedRows, decoded.affectedRows);
+          } else {
+            const only = { command: 'Query', status: 'OK', errorCode: 0, sqlState: null, errorMessage: null };
+            assert.deepEqual(seen, [{ ...only, affectedRows: decoded.affectedRows }]);
+            assert.equal(run.follower.lastStatus, decoded.status);
+          }
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 

@@ -11,10 +11,16 @@
 //                with CURSOR_EXISTS the rows come later through COM_STMT_FETCH.
 //   prepare      OK_prepare (stmt id, columns, params), param definitions (+EOF), column
 //                definitions (+EOF)
+//
+// OK, ERR and EOF are decoded by packets/result.ts, in place over the leading bytes the scanner
+// shows (a view of the chunk), so the follower reads them exactly as the rest of moat does.
 import { Com, Header, MAX_PACKET_CHUNK, Status } from '../constants.ts';
+import type { ServerError } from '../error-codes.ts';
+import { ProtocolError } from '../errors.ts';
+import { eofStatus, type OkPacket, readErr, readOk } from '../packets/result.ts';
+import { lenencAt } from '../reader.ts';
 import type { ScanSink } from '../scanner.ts';
 import type { Follower, PendingCommand } from './follower.ts';
-import { lenencAt, lenencEnd } from './lenenc.ts';
 
 type State =
   | 'first'
@@ -36,7 +42,10 @@ type Kind =
   | 'terminator'
   | 'unsolicitedErr';
 
-/** Bytes of an ERR packet kept: header, code, SQLSTATE and the message up to this. */
+/**
+ * Bytes of an ERR packet kept: header, code, SQLSTATE and the message up to MYSQL_ERRMSG_SIZE (512),
+ * the most a server writes.
+ */
 const ERR_HEAD = 9 + 512;
 /** OK: header + two lenenc (≤ 9 each) + status + warnings. */
 const OK_HEAD = 1 + 9 + 9 + 2 + 2;
@@ -47,6 +56,8 @@ export class ServerSink implements ScanSink {
   private kind: Kind = 'ok';
   private count = 0; // columns / params still to come
   private prepCols = 0;
+  /** Every OK is decoded into this one: an OK per command, no object per packet. */
+  private readonly ok: OkPacket = { affectedRows: 0, lastInsertId: 0, status: 0, warnings: 0 };
 
   constructor(follower: Follower) {
     this.f = follower;
@@ -173,19 +184,20 @@ export class ServerSink implements ScanSink {
     if (cur === undefined) return;
     switch (this.kind) {
       case 'ok': {
-        const affected = lenencAt(buf, from + 1, end);
-        if (affected < 0 || lenencAt(buf, lenencEnd, end) < 0) return void this.lose('short OK packet');
-        cur.affectedRows += affected;
-        this.afterStatus(lenencEnd + 2 <= end ? buf.readUInt16LE(lenencEnd) : 0);
+        const ok = this.readOk(buf, from, end);
+        if (ok === null) return void this.lose('malformed OK packet');
+        cur.affectedRows += ok.affectedRows;
+        this.afterStatus(ok.status);
         return;
       }
       case 'eof':
-        this.afterStatus(n >= 5 ? buf.readUInt16LE(from + 3) : 0);
+        this.afterStatus(eofStatus(buf, from, end));
         return;
       case 'err':
         this.err(buf, from, end, cur);
         return;
       case 'prepareOk': {
+        // COM_STMT_PREPARE_OK: int<1> 0x00, int<4> statement id, int<2> columns, int<2> params, …
         if (n < 9) return void this.lose('short COM_STMT_PREPARE OK');
         const stmtId = buf.readUInt32LE(from + 1);
         const cols = buf.readUInt16LE(from + 5);
@@ -199,32 +211,45 @@ export class ServerSink implements ScanSink {
         return;
       }
       case 'columnCount': {
-        const cols = lenencAt(buf, from, end);
+        const cols = this.columnCount(buf, from, end);
         if (cols <= 0) return void this.lose('bad column count');
         this.state = 'columns';
         this.count = cols;
         return;
       }
       case 'columnsEof': {
-        const status = n >= 5 ? buf.readUInt16LE(from + 3) : 0;
-        if (status & Status.CURSOR_EXISTS) this.done();
+        if (eofStatus(buf, from, end) & Status.CURSOR_EXISTS) this.done();
         else this.state = 'rows';
         return;
       }
       case 'terminator': {
-        let status = 0;
-        if (f.deprecateEof) {
-          if (
-            lenencAt(buf, from + 1, end) >= 0 &&
-            lenencAt(buf, lenencEnd, end) >= 0 &&
-            lenencEnd + 2 <= end
-          ) {
-            status = buf.readUInt16LE(lenencEnd);
-          }
-        } else if (n >= 5) status = buf.readUInt16LE(from + 3);
+        // A malformed terminator still ends the rows: only its status flags are lost.
+        const status = f.deprecateEof
+          ? (this.readOk(buf, from, end)?.status ?? 0)
+          : eofStatus(buf, from, end);
         this.afterStatus(status);
         return;
       }
+    }
+  }
+
+  /** The OK at buf[from, end), or null when result.ts refuses it. */
+  private readOk(buf: Buffer, from: number, end: number): OkPacket | null {
+    try {
+      return readOk(buf, from, end, this.ok);
+    } catch (e) {
+      if (e instanceof ProtocolError) return null;
+      throw e;
+    }
+  }
+
+  /** A result set's int<lenenc> column count, or -1 when it is not one. */
+  private columnCount(buf: Buffer, from: number, end: number): number {
+    try {
+      return lenencAt(buf, from, end, 'column count');
+    } catch (e) {
+      if (e instanceof ProtocolError) return -1;
+      throw e;
     }
   }
 
@@ -243,22 +268,23 @@ export class ServerSink implements ScanSink {
   }
 
   private err(buf: Buffer, from: number, end: number, cur: PendingCommand | null): void {
-    const code = end - from >= 3 ? buf.readUInt16LE(from + 1) : 0;
-    let state: string | null = null;
-    let msgAt = from + 3;
-    if (end - from >= 9 && buf[from + 3] === 0x23 /* # */) {
-      state = buf.toString('latin1', from + 4, from + 9);
-      msgAt = from + 9;
+    let e: ServerError;
+    try {
+      e = readErr(buf, from, end);
+    } catch (x) {
+      if (!(x instanceof ProtocolError)) throw x;
+      // Too short to carry an error code: not an answer the follower can place.
+      this.lose('malformed ERR packet');
+      return;
     }
-    const message = buf.toString('utf8', Math.min(msgAt, end), end);
     if (cur === null) {
-      this.f.lose(`server closed the session: ${code} ${message}`);
+      this.f.lose(`server closed the session: ${e.code} ${e.message}`);
       return;
     }
     cur.status = 'ERR';
-    cur.errorCode = code;
-    cur.sqlState = state;
-    cur.errorMessage = message;
+    cur.errorCode = e.code;
+    cur.sqlState = e.state;
+    cur.errorMessage = e.message;
     this.done(); // an ERR ends the answer, multi-results included
   }
 

@@ -7,7 +7,7 @@
 import { Header } from '../constants.ts';
 import type { ServerError } from '../error-codes.ts';
 import { malformed } from '../errors.ts';
-import { PayloadReader } from '../reader.ts';
+import { lenencAt, lenencSize } from '../reader.ts';
 import { PacketWriter } from '../writer.ts';
 
 export interface OkPacket {
@@ -17,15 +17,31 @@ export interface OkPacket {
   warnings: number;
 }
 
-export function readOk(payload: Buffer, start = 0, end = payload.length): OkPacket {
-  const r = new PayloadReader(payload, start, end);
-  const h = r.u8('header');
+/**
+ * The OK packet at payload[start, end): a whole packet, or the leading bytes of one inside a relayed
+ * chunk (the follower), read in place. `into`, when given, is filled and returned instead of a new
+ * object, so a caller that decodes an OK per command can keep one and allocate nothing per packet.
+ * The info text and session-state changes after the warnings are not read.
+ */
+export function readOk(payload: Buffer, start = 0, end = payload.length, into?: OkPacket): OkPacket {
+  if (start >= end) throw malformed('header runs past the end of the packet');
+  const h = payload[start];
   if (h !== Header.OK && h !== Header.EOF) throw malformed('not an OK packet');
-  const affectedRows = r.lenenc('affected rows');
-  const lastInsertId = r.lenenc('last insert id');
-  const status = r.remaining >= 2 ? r.u16() : 0;
-  const warnings = r.remaining >= 2 ? r.u16() : 0;
-  return { affectedRows, lastInsertId, status, warnings };
+  let pos = start + 1;
+  const affectedRows = lenencAt(payload, pos, end, 'affected rows');
+  pos += lenencSize(payload[pos]!);
+  const lastInsertId = lenencAt(payload, pos, end, 'last insert id');
+  pos += lenencSize(payload[pos]!);
+  // Status flags and warnings exist only under CLIENT_PROTOCOL_41, which moat requires; a packet
+  // that stops before them still ends its answer.
+  const status = end - pos >= 2 ? payload.readUInt16LE(pos) : 0;
+  const warnings = end - pos >= 4 ? payload.readUInt16LE(pos + 2) : 0;
+  if (into === undefined) return { affectedRows, lastInsertId, status, warnings };
+  into.affectedRows = affectedRows;
+  into.lastInsertId = lastInsertId;
+  into.status = status;
+  into.warnings = warnings;
+  return into;
 }
 
 /** EOF (5 bytes) status flags; 0 if the packet is too short to carry them. */
@@ -33,16 +49,31 @@ export function eofStatus(payload: Buffer, start = 0, end = payload.length): num
   return end - start >= 5 ? payload.readUInt16LE(start + 3) : 0;
 }
 
+/**
+ * What an ERR without the '#' marker stands for. Servers leave the marker out before they know the
+ * client speaks 4.1 (1040 Too many connections, 1129 host blocked, sent ahead of the handshake);
+ * MySQL's client library then reports 'HY000', "unknown error" (cli_safe_read_with_ok,
+ * sql-common/client.cc: "The SQL state hasn't been received -- it should be reset to HY000"), and
+ * MariaDB Connector/C does the same.
+ */
+export const UNKNOWN_SQLSTATE = 'HY000';
+
+/**
+ * The ERR packet at payload[start, end): a whole packet, or the leading bytes of one inside a relayed
+ * chunk (the follower keeps at most MYSQL_ERRMSG_SIZE bytes of the message, the most a server sends).
+ */
 export function readErr(payload: Buffer, start = 0, end = payload.length): ServerError {
-  const r = new PayloadReader(payload, start, end);
-  if (r.u8('header') !== Header.ERR) throw malformed('not an ERR packet');
-  const code = r.u16('error code');
-  let state = 'HY000';
-  if (r.remaining >= 6 && payload[r.pos] === 0x23 /* '#' */) {
-    r.skip(1);
-    state = r.bytes(5, 'sqlstate').toString('latin1');
+  if (start >= end) throw malformed('header runs past the end of the packet');
+  if (payload[start] !== Header.ERR) throw malformed('not an ERR packet');
+  if (end - start < 3) throw malformed('error code runs past the end of the packet');
+  const code = payload.readUInt16LE(start + 1);
+  let state = UNKNOWN_SQLSTATE;
+  let at = start + 3;
+  if (end - at >= 6 && payload[at] === 0x23 /* '#' */) {
+    state = payload.toString('latin1', at + 1, at + 6);
+    at += 6;
   }
-  return { code, state, message: r.restBytes().toString('utf8') };
+  return { code, state, message: payload.toString('utf8', at, end) };
 }
 
 export function writeErr(err: ServerError, seq: number): Buffer {
