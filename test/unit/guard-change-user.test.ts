@@ -16,7 +16,7 @@ const config = validateConfig(
   'test',
 );
 
-test('a change to the same user keeps the address count; a change to another clears it', () => {
+test("a change of user forgives only the new user's own failures from the address", () => {
   const g = new Guard(config.guard, pino({ level: 'silent' }));
   const a: Admission = { ip: '127.0.0.71', local: false, listener: 'l' };
   const fail = (user: string) => {
@@ -30,5 +30,7 @@ test('a change to the same user keeps the address count; a change to another cle
   g.changeUser('app', 'app', a, 'ok', 0);
   assert.equal(g.connectionControl.hostFailuresOf('127.0.0.71'), 4, 'unchanged by a change to oneself');
   g.changeUser('app', 'other', a, 'ok', 0);
-  assert.equal(g.connectionControl.hostFailuresOf('127.0.0.71'), 0, 'a login as another user clears it');
+  assert.equal(g.connectionControl.hostFailuresOf('127.0.0.71'), 4, 'a user that never failed forgives nothing');
+  g.changeUser('other', 'u2', a, 'ok', 0);
+  assert.equal(g.connectionControl.hostFailuresOf('127.0.0.71'), 3, "u2's own failure is forgiven");
 });
