@@ -8,8 +8,8 @@
 //
 // RECORDING learns the digests of the statements it sees; DETECTING writes an Alert audit record
 // and a log line for a statement whose digest is not on the list; PROTECTING refuses it with
-// EE's error before it reaches the server (session.ts holds that one packet back). Judging a
-// statement is one digest (memoized) and one set lookup per profile.
+// EE's error before it reaches the server (gateway/session/command.ts holds that one packet back).
+// Judging a statement is one digest (memoized) and one set lookup per profile.
 import type { Logger } from 'pino';
 import type { AuditEvent } from '../audit/event.ts';
 import { emptyEvent } from '../audit/event.ts';

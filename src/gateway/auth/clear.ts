@@ -6,9 +6,8 @@ import { cleartextRefused, type PluginFactory } from './plugin.ts';
 
 export const clearPassword: PluginFactory = (ex) => {
   if (!(ex.client.secure && ex.backend.secure)) {
-    throw cleartextRefused(
-      `(mysql_clear_password) over ${ex.client.secure ? 'an unencrypted backend connection' : 'an unencrypted client connection'}`,
-    );
+    const leg = ex.client.secure ? 'backend' : 'client';
+    throw cleartextRefused(`(mysql_clear_password) over an unencrypted ${leg} connection`);
   }
   return passthrough(ex);
 };

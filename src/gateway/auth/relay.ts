@@ -194,10 +194,11 @@ class Exchange implements AuthExchange {
   /** moat's own 1045, as the server would word it for the client's address; the outcome carries
    * the reason instead, for the log and the ledger. */
   private deny(d: Denial): AuthOutcome {
+    const password = this.clientSentPassword ? 'YES' : 'NO';
     const error = {
       code: 1045,
       state: '28000',
-      message: `Access denied for user '${d.user}'@'${d.clientAddress}' (using password: ${this.clientSentPassword ? 'YES' : 'NO'})`,
+      message: `Access denied for user '${d.user}'@'${d.clientAddress}' (using password: ${password})`,
     };
     this.clientLegSeq = (this.clientLegSeq + 1) & 0xff;
     this.client.channel.write(writeErr(error, this.clientLegSeq));
