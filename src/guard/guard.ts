@@ -35,6 +35,8 @@ export interface Admission {
   listener: string;
   /** Waiting out a connection-control delay: counted in the delayed pool, not the unauthenticated. */
   parked?: boolean;
+  /** The user whose max_user_connections place the backend's OK took (claimUserConnection). */
+  claimed?: string | null;
 }
 
 /** MySQL's status variables that the guard owns (SHOW GLOBAL STATUS names). */
@@ -434,6 +436,43 @@ export class Guard {
     else last.failed++;
   }
 
+  /**
+   * The backend said OK to a login (or a change of user, `replacing` the session's user): it takes
+   * its place under `user` now, or is refused with 1203 when max_user_connections is full. Checked
+   * here, as MySQL checks it after authentication, and not only at identify(): logins that passed
+   * identify() together would otherwise all get in, since none was counted until its OK. The count
+   * goes up in this same step; finished() / changeUser() keep it, or give it back on failure.
+   */
+  claimUserConnection(a: Admission, user: string, replacing: string | null): Refusal | null {
+    if (replacing === user) return null;
+    const perUser = this.config.max_user_connections;
+    const n = this.sessionsByUser.get(user) ?? 0;
+    if (perUser > 0 && n >= perUser) {
+      return {
+        outcome: 'user-limit',
+        error: formatServerError('ER_TOO_MANY_USER_CONNECTIONS', user),
+        message: 'max_user_connections reached',
+      };
+    }
+    this.sessionsByUser.set(user, n + 1);
+    a.claimed = user;
+    return null;
+  }
+
+  /** A claimed place not taken after all (the login failed past the backend's OK). */
+  private releaseClaim(a: Admission): void {
+    const user = a.claimed;
+    if (user === undefined || user === null) return;
+    a.claimed = null;
+    this.dropUserConnection(user);
+  }
+
+  private dropUserConnection(user: string): void {
+    const n = (this.sessionsByUser.get(user) ?? 1) - 1;
+    if (n <= 0) this.sessionsByUser.delete(user);
+    else this.sessionsByUser.set(user, n);
+  }
+
   /** The login ended (any outcome after admit()). */
   finished(a: Admission, user: string | null, outcome: LoginOutcome, errorCode: number): void {
     const now = this.now();
@@ -449,13 +488,15 @@ export class Guard {
       this.ledger.authenticated(user, ip);
       if (user !== null) {
         this.loginSucceeded(user, ip);
-        this.sessionsByUser.set(user, (this.sessionsByUser.get(user) ?? 0) + 1);
+        if (a.claimed === user) a.claimed = null;
+        else this.sessionsByUser.set(user, (this.sessionsByUser.get(user) ?? 0) + 1);
       }
       this.sessions++;
       this.status.Threads_connected = this.sessions;
       if (this.sessions > this.status.Max_used_connections) this.status.Max_used_connections = this.sessions;
       return;
     }
+    this.releaseClaim(a);
     this.ledger.disconnected(ip);
     if (outcome === 'shutdown') return;
     this.status.Aborted_connects++;
@@ -524,6 +565,7 @@ export class Guard {
     const now = this.now();
     this.countOutcome(outcome, now);
     if (outcome !== 'ok') {
+      this.releaseClaim(a);
       const c = classify(outcome, errorCode);
       if (c === null) return;
       this.recordFailure(a.ip, c, now);
@@ -534,12 +576,9 @@ export class Guard {
     // address's failures (a sprayer holding one session would re-authenticate between guesses).
     if (from !== to) this.loginSucceeded(to, a.ip);
     this.ledger.changedUser(from, to, a.ip);
-    if (from !== null) {
-      const n = (this.sessionsByUser.get(from) ?? 1) - 1;
-      if (n <= 0) this.sessionsByUser.delete(from);
-      else this.sessionsByUser.set(from, n);
-    }
-    this.sessionsByUser.set(to, (this.sessionsByUser.get(to) ?? 0) + 1);
+    if (from !== null) this.dropUserConnection(from);
+    if (a.claimed === to) a.claimed = null;
+    else this.sessionsByUser.set(to, (this.sessionsByUser.get(to) ?? 0) + 1);
   }
 
   /** A logged-in session ended; `aborted`: without COM_QUIT (Aborted_clients). */
@@ -548,11 +587,7 @@ export class Guard {
     this.status.Threads_connected = this.sessions;
     if (aborted) this.status.Aborted_clients++;
     this.ledger.loggedOut(user, a.ip);
-    if (user !== null) {
-      const n = (this.sessionsByUser.get(user) ?? 1) - 1;
-      if (n <= 0) this.sessionsByUser.delete(user);
-      else this.sessionsByUser.set(user, n);
-    }
+    if (user !== null) this.dropUserConnection(user);
   }
 
   private recordFailure(ip: string, c: FailureClass, now: number): void {

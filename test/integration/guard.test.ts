@@ -272,6 +272,38 @@ describe('connection caps', () => {
       await moat.stop();
     }
   });
+  test('max_user_connections holds for logins that arrive together (checked again at the OK)', async () => {
+    const moat = await startMoat(backend, { guard: { max_user_connections: 2 } });
+    const open: mysql.Connection[] = [];
+    try {
+      // Eight logins at once: all pass the check before the password (none is counted yet), so
+      // only the check at the backend's OK, counted in the same step, can hold the limit.
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => login(moat, `127.0.0.${90 + i}`)),
+      );
+      const codes = results.map((r) => {
+        if (r.status === 'fulfilled') {
+          open.push(r.value);
+          return 0;
+        }
+        return (r.reason as { errno?: number }).errno ?? -1;
+      });
+      assert.deepEqual(
+        codes.toSorted((a, b) => a - b),
+        [0, 0, 1203, 1203, 1203, 1203, 1203, 1203],
+      );
+      const refused = await moat.waitForLogin((r) => r.outcome === 'user-limit');
+      assert.equal(refused.errorCode, 1203);
+      for (const c of open.splice(0)) await c.end();
+      await new Promise((r) => setTimeout(r, 50));
+      // Every refused place was given back: two fit again.
+      const again = await Promise.all([login(moat, '127.0.0.98'), login(moat, '127.0.0.99')]);
+      open.push(...again);
+    } finally {
+      for (const c of open) await c.end().catch(() => {});
+      await moat.stop();
+    }
+  });
 });
 
 async function firstPacketKeepOpen(moat: RunningMoat, from: string): Promise<RawClient> {

@@ -61,7 +61,9 @@ export type AuthFailureReason =
   /** The server authenticated moat's OS user (unix_socket, auth_socket), not the client. */
   | 'peer-credential'
   /** The account matched is limited to moat's own host, which the client is not on. */
-  | 'local-account';
+  | 'local-account'
+  /** The backend said OK, but the user's max_user_connections was full by then (1203). */
+  | 'user-limit';
 
 /** The exchange stops, and moat answers the client `error` itself. */
 export class AuthRefusal extends Error {

@@ -41,6 +41,12 @@ export interface AuthRelayInput {
   identity?: BackendIdentity | null;
   /** The user name the client gave, for moat's own 1045 text. */
   user?: string;
+  /**
+   * The backend said OK: the last check before the client hears it, taking the login's place in
+   * the same step (the guard's claimUserConnection). A refusal ends the backend session and is
+   * what the client gets instead of the OK.
+   */
+  atOk?: () => { error: ServerError } | null;
 }
 
 export type AuthOutcome =
@@ -80,6 +86,7 @@ class Exchange implements AuthExchange {
   nonce: Buffer;
   readonly identity: BackendIdentity | null;
   readonly user: string;
+  private readonly atOk: AuthRelayInput['atOk'];
   private pluginName: string;
   private plugin: AuthPlugin;
   /** The seq of the last packet on the client leg, either way: moat's own ERR must follow it. */
@@ -100,6 +107,7 @@ class Exchange implements AuthExchange {
     this.identity = input.identity === undefined ? identityOf(input.backend.channel) : input.identity;
     this.user = input.user ?? this.identity?.user ?? '';
     this.clientSentPassword = this.identity?.passwordGiven === true;
+    this.atOk = input.atOk;
     // Before the first switch: moat's own moat_reauth, which is relayed as it is.
     this.pluginName = input.plugin;
     this.plugin = pluginFor(input.plugin)(this);
@@ -153,6 +161,11 @@ class Exchange implements AuthExchange {
       if (this.identity !== null) {
         const denial = await loginDenial(this.identity, this.backend.channel, this.clientAnswered);
         if (denial !== null) throw denial;
+      }
+      const refused = this.atOk?.() ?? null;
+      if (refused !== null) {
+        this.backend.channel.write(COM_QUIT);
+        return this.failed(refused.error, false, 'user-limit');
       }
       this.toClient(p.payload, p.seq + this.delta);
       return { ok: true, plugin: this.pluginName };

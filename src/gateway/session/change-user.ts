@@ -79,6 +79,7 @@ export async function changeUser(
     backendSeq: packet.seq,
     plugin: REAUTH_PLUGIN,
     nonce: Buffer.alloc(0),
+    atOk: () => ctx.guard.claimUserConnection(core.admission, cu.user, core.guardUser),
   });
   if (!outcome.ok) {
     const failure = authFailure(outcome);

@@ -20,7 +20,10 @@ export class LoginFailure extends Error {
 
 /** A failed auth exchange as a login failure. */
 export function authFailure(outcome: Extract<AuthOutcome, { ok: false }>): LoginFailure {
-  const kind: LoginOutcome = outcome.reason === 'cleartext-refused' ? 'cleartext-refused' : 'auth-denied';
+  const kind: LoginOutcome =
+    outcome.reason === 'cleartext-refused' || outcome.reason === 'user-limit'
+      ? outcome.reason
+      : 'auth-denied';
   return new LoginFailure(kind, outcome.error, outcome.error.message, outcome.relayed);
 }
 

@@ -136,6 +136,7 @@ export async function login(core: SessionCore, steps: SessionSteps): Promise<boo
     backendSeq: link.nextSeq,
     plugin: REAUTH_PLUGIN,
     nonce: greeting.nonce,
+    atOk: () => ctx.guard.claimUserConnection(core.admission, hr.user, null),
   });
   if (!outcome.ok) {
     client.seq = (outcome.seq - 1) & 0xff;
