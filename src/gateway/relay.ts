@@ -3,7 +3,7 @@
 // no per-packet allocation; backpressure honoured both ways (a slow reader pauses the other leg).
 //
 // One packet is ever held back from the client stream: COM_CHANGE_USER, which moat must rewrite
-// (see session.ts). To be able to, the few bytes of a packet header whose command byte has not
+// (see session/change-user.ts). To be able to, the few bytes of a packet header whose command byte has not
 // arrived yet are kept until it does — the backend could not act on half a header anyway.
 import type { Socket } from 'node:net';
 import type { Follower } from '../protocol/follow/follower.ts';
