@@ -7,14 +7,10 @@
 // host): moat's own 1045 must name the latter, as the server's would.
 
 import type { PacketChannel } from '../net/channel.ts';
-import { Com, Header } from '../protocol/constants.ts';
-import type { Packet } from '../protocol/framer.ts';
-import { writeRaw } from '../protocol/packets/auth.ts';
-import { readErr } from '../protocol/packets/result.ts';
-import { PayloadReader } from '../protocol/reader.ts';
 import { likeRegExp } from '../sql/like.ts';
+import { OneRowError, oneRowQuery, readOneRow } from './one-row.ts';
 
-const CURRENT_USER = writeRaw(Buffer.from([Com.QUERY, ...Buffer.from('SELECT CURRENT_USER(), USER()')]), 0);
+const CURRENT_USER = oneRowQuery('SELECT CURRENT_USER(), USER()');
 
 export interface MatchedAccount {
   user: string;
@@ -34,24 +30,16 @@ export class MatchedAccountError extends Error {
 // The text-protocol answer, with or without CLIENT_DEPRECATE_EOF (the client's choice, passed on):
 //   column count | ColumnDefinition41 × 2 | [EOF] | row (two lenenc strings) | EOF or OK (0xfe) | ERR
 export async function currentUser(ch: PacketChannel): Promise<MatchedAccount> {
-  ch.write(CURRENT_USER);
-  const read = async (): Promise<Buffer> => ((await ch.read()) as Packet).payload;
-  let p = await read();
-  if (p[0] === Header.ERR) throw new MatchedAccountError(`CURRENT_USER(): ${readErr(p).message}`);
-  if (new PayloadReader(p).lenenc('column count') !== 2)
-    throw new MatchedAccountError('CURRENT_USER(): expected two columns');
-  await read(); // their definitions
-  await read();
-  p = await read();
-  // The EOF after the column definitions (no DEPRECATE_EOF); a row never starts with a short 0xfe.
-  if (p[0] === Header.EOF && p.length < 9) p = await read();
-  if (p[0] === Header.ERR) throw new MatchedAccountError(`CURRENT_USER(): ${readErr(p).message}`);
-  const row = new PayloadReader(p);
-  const text = row.lenencBytes('CURRENT_USER()').toString('utf8');
-  const user = row.lenencBytes('USER()').toString('utf8');
-  const end = await read();
-  if (end[0] !== Header.EOF && end[0] !== Header.ERR)
-    throw new MatchedAccountError('CURRENT_USER(): expected the end of the result');
+  let text: string;
+  let user: string;
+  try {
+    const [matched, given] = await readOneRow(ch, CURRENT_USER, 2, 'CURRENT_USER()');
+    text = matched ?? '';
+    user = given ?? '';
+  } catch (e) {
+    if (e instanceof OneRowError) throw new MatchedAccountError(e.message);
+    throw e;
+  }
   // user@host; a user name may contain '@', a host part may not.
   const at = text.lastIndexOf('@');
   if (at < 0) throw new MatchedAccountError(`CURRENT_USER(): '${text}' is not user@host`);

@@ -52,8 +52,10 @@ export class PacketChannel {
   }
 
   private feed(chunk: Buffer): void {
-    if (this.ready !== null || this.failure !== null) {
-      // A packet is already waiting to be taken: keep the bytes for later, stop reading.
+    if (this.ready !== null || this.failure !== null || this.waiting === null) {
+      // A packet is already waiting to be taken, or nobody reads: keep the bytes as they came and
+      // stop reading. Unframed, so that detach() hands them on whole (a client's first command
+      // that arrives while moat still talks to the backend after the OK is relayed as sent).
       this.keep(chunk);
       return;
     }

@@ -109,6 +109,43 @@ export function clearDigestMemo(): void {
 }
 
 /**
+ * How the session's server reads `"…"`: a string (sql_mode without ANSI_QUOTES, the default), an
+ * identifier (with it), or either (moat does not know the session's sql_mode right now).
+ */
+export type QuoteReading = 'string' | 'identifier' | 'either';
+
+let eitherQuotes = false;
+let ambiguous = false;
+
+/**
+ * The digest of a statement as the server reads its double quotes (not memoized: for the SQL
+ * firewall, which must judge what the server will run). Under 'either', "…" is kept verbatim;
+ * null when even that cannot stand for the statement: a backslash in a double-quoted token ends
+ * the token in one reading and not in the other, so the two readings split the statement apart.
+ */
+export function digestWithQuotes(
+  statement: string,
+  truncated: boolean,
+  noBackslashEscapes: boolean,
+  reading: QuoteReading,
+): StatementDigest | null {
+  if (reading === 'string' || !statement.includes('"'))
+    return digestOf(statement, truncated, noBackslashEscapes);
+  lexer.noBackslashEscapes = noBackslashEscapes;
+  lexer.ansiQuotes = reading === 'identifier';
+  eitherQuotes = reading === 'either';
+  ambiguous = false;
+  try {
+    const d = compute(statement, truncated);
+    return ambiguous ? null : d;
+  } finally {
+    lexer.noBackslashEscapes = false;
+    lexer.ansiQuotes = false;
+    eitherQuotes = false;
+  }
+}
+
+/**
  * The digest of a statement (memoized). `truncated`: the text is a prefix cut at a capture limit.
  * `noBackslashEscapes`: the session's sql_mode has NO_BACKSLASH_ESCAPES, so the server reads
  * `'a\'` as a whole string: digested as the server reads it, not memoized (a rare mode).
@@ -340,13 +377,23 @@ function compute(statement: string, truncated: boolean): StatementDigest {
         word(lx, i, b);
         break;
       case T.ident: {
+        // `…`, or "…" under ANSI_QUOTES: the same name either way.
+        const q = src.charCodeAt(lx.start[i]!);
         const start = lx.start[i]! + 1;
         let end = lx.end[i]!;
-        if (end > start && src.charCodeAt(end - 1) === 96) end--;
-        name(b, src.slice(start, end).replaceAll('``', '`'));
+        if (end > start && src.charCodeAt(end - 1) === q) end--;
+        const inner = src.slice(start, end);
+        name(b, q === 96 ? inner.replaceAll('``', '`') : inner.replaceAll('""', '"'));
         break;
       }
       case T.string:
+        if (eitherQuotes && src.charCodeAt(lx.start[i]!) === 34) {
+          // The mode is not known: "…" is kept as written, a value in one reading and a name in
+          // the other, so that one digest stands for one statement under both.
+          if (!lexer.noBackslashEscapes && lx.text(i).includes('\\')) ambiguous = true;
+          b.push(C.other, lx.text(i));
+          break;
+        }
         // `_utf8mb4'x'`: the introducer was pushed as `(_charset)`; the string is a value.
         b.value(false);
         break;

@@ -307,6 +307,8 @@ export class Lexer {
   /** The session's sql_mode has NO_BACKSLASH_ESCAPES (the server says so in every OK's status):
    * `'a\'` is then a whole string, and what follows it is code. */
   noBackslashEscapes = false;
+  /** The session's sql_mode has ANSI_QUOTES: `"…"` is an identifier (as `…` is), not a string. */
+  ansiQuotes = false;
 
   lex(src: string): this {
     this.src = src;
@@ -367,15 +369,15 @@ export class Lexer {
         continue;
       }
       const at = p;
-      if (c === 39 || c === 34) {
+      if (c === 39 || (c === 34 && !this.ansiQuotes)) {
         p = this.quoted(src, p, c);
         this.push(T.string, at, p, 0, depth);
         continue;
       }
-      if (c === 96 /* ` */) {
+      if (c === 96 /* ` */ || c === 34) {
         p = this.quoted(src, p, c);
         // The keyword slot of an identifier holds the id of its content: `information_schema`.
-        const inner = p > at + 1 && src.charCodeAt(p - 1) === 96 ? p - 1 : p;
+        const inner = p > at + 1 && src.charCodeAt(p - 1) === c ? p - 1 : p;
         this.push(T.ident, at, p, this.keyword(src, at + 1, inner), depth);
         continue;
       }
@@ -515,7 +517,8 @@ export class Lexer {
   /** Past the closing quote (doubled quotes and, except in identifiers, backslashes escape). */
   private quoted(src: string, p: number, quote: number): number {
     const len = src.length;
-    const backslash = quote !== 96 && !this.noBackslashEscapes;
+    // Identifiers (`…`, and "…" under ANSI_QUOTES) know no backslash escapes.
+    const backslash = quote !== 96 && !(quote === 34 && this.ansiQuotes) && !this.noBackslashEscapes;
     p++;
     while (p < len) {
       const q = src.indexOf(QUOTES[quote]!, p);

@@ -208,17 +208,31 @@ export class SqlFirewall {
     if (view === undefined || view.protecting || e.statement === null) return;
     if (e.command !== 'Query' && e.command !== 'Stmt_prepare') return;
     // The follower digested it already (CommandEvent.digest); the same text gives the same digest.
-    this.judge(view, e.statement, e.statementTruncated, e.command, e.digest ?? undefined);
+    // null: no digest stands for it in both readings of "…" (see judge).
+    this.judge(
+      view,
+      e.statement,
+      e.statementTruncated,
+      e.command,
+      e.digest === undefined ? undefined : e.digest,
+    );
   }
 
-  /** Judges one statement for a session: learns, flags or refuses. */
+  /**
+   * Judges one statement for a session: learns, flags or refuses. `known`: its digest as the
+   * session's server reads it (absent: computed here, `"…"` read as a string); null: none stands
+   * for it, because moat does not know whether the session has ANSI_QUOTES and the statement
+   * reads differently with and without (a backslash inside `"…"`). Such a statement is never
+   * learned and never listed.
+   */
   judge(
     view: SessionView,
     statement: string,
     truncated: boolean,
     command: string,
-    known?: StatementDigest,
+    known?: StatementDigest | null,
   ): Verdict {
+    const unreadable = known === null;
     const digest = known ?? digestOf(statement, truncated);
     let action: Action = 'allow';
     let reason: string | null = null;
@@ -230,10 +244,10 @@ export class SqlFirewall {
           const { user, ip, local } = view.login;
           if (!accountMatches(p.trainer, user, ip, local)) continue;
         }
-        this.learn(p, digest);
+        if (!unreadable) this.learn(p, digest);
         continue;
       }
-      const listed = p.rules.has(digest.hash);
+      const listed = !unreadable && p.rules.has(digest.hash);
       // Cut at capture (longer than limits.maxStatementLength): the rest was never seen, so a
       // listed prefix is not enough unless allowed. Cut only by the digest's own length
       // (max_digest_length), the prefix digest decides, as in MySQL EE, and the reason says so.
@@ -246,6 +260,8 @@ export class SqlFirewall {
         : `digest not on the allowlist of ${what} profile '${p.name}'`;
       if (!listed && digest.truncated)
         why += ' (judged by its prefix digest: the statement is too long to digest fully)';
+      if (unreadable)
+        why = `statement reads differently with and without ANSI_QUOTES (a backslash inside "…") and the session's sql_mode is not known: no digest of ${what} profile '${p.name}' can stand for it`;
       const a: Action = p.mode === 'PROTECTING' ? 'block' : 'detect';
       if (action === 'allow' || (a === 'block' && action === 'detect')) {
         action = a;

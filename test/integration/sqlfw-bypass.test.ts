@@ -5,7 +5,10 @@
 //    escaped quote to a UTF-8 reader and a closed string to the server: such sessions' statements,
 //    and switches to such a set, are refused;
 //  - under NO_BACKSLASH_ESCAPES (`'a\'` is a whole string) a statement is digested as the server
-//    reads it.
+//    reads it;
+//  - under ANSI_QUOTES `"i"` is a column, so `WHERE i = "i"` holds for every row: the session's
+//    sql_mode is asked at login and followed, and a statement is digested as the server reads it
+//    (`"…"` kept as written while the mode is not known).
 // Through mysql2 against the harness's MariaDB; the tables the attacks aim at must survive.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -72,6 +75,8 @@ before(async () => {
   await adminQuery(`GRANT ALL ON ${backend.database}.* TO '${USER}'@'%'`);
   await adminQuery(`CREATE TABLE IF NOT EXISTS ${backend.database}.fw_victim_gbk (i INT)`);
   await adminQuery(`CREATE TABLE IF NOT EXISTS ${backend.database}.fw_victim_nbe (i INT)`);
+  await adminQuery(`CREATE OR REPLACE TABLE ${backend.database}.fw_victim_ansi (i INT)`);
+  await adminQuery(`INSERT INTO ${backend.database}.fw_victim_ansi VALUES (1), (2), (3)`);
   moat = await startMoat(backend, {
     admin: {
       listen: '127.0.0.1:0',
@@ -83,6 +88,8 @@ before(async () => {
   await c.query('SELECT 1');
   await c.query("SET SESSION sql_mode = 'STRICT_TRANS_TABLES'");
   await c.query('SET NAMES utf8mb4');
+  await c.query('DELETE FROM fw_victim_ansi WHERE i = 99');
+  await c.query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_ZERO_DATE')");
   await c.end();
   await admin(`CALL mysql.sp_set_firewall_mode('${USER}@%', 'PROTECTING')`);
 });
@@ -90,7 +97,7 @@ before(async () => {
 after(async () => {
   await moat?.stop();
   await adminQuery(
-    `DROP TABLE IF EXISTS ${backend.database}.fw_victim_gbk, ${backend.database}.fw_victim_nbe`,
+    `DROP TABLE IF EXISTS ${backend.database}.fw_victim_gbk, ${backend.database}.fw_victim_nbe, ${backend.database}.fw_victim_ansi`,
   );
   await adminQuery(`DROP USER IF EXISTS '${USER}'@'%'`);
 });
@@ -127,6 +134,26 @@ test("NO_BACKSLASH_ESCAPES: `'a\\'` ends at the quote, and what follows is judge
   assert.equal(await errno(c, "SELECT 'a\\'"), 0, 'a whole string under this mode: SELECT ?');
   await c.end();
   assert.equal(await tableExists('fw_victim_nbe'), true);
+});
+
+test('ANSI_QUOTES: `"i"` is read as the column it is, not as the string of the listed shape', async () => {
+  const rows = async () => (await adminQuery(`SELECT i FROM ${backend.database}.fw_victim_ansi`)).length;
+  const c = await connect();
+  // The default mode (asked at login): "99" is a string, the listed `DELETE … WHERE i = ?`.
+  assert.equal(await errno(c, 'DELETE FROM fw_victim_ansi WHERE i = "99"'), 0, 'a string: listed');
+  assert.equal(await errno(c, "SET SESSION sql_mode = 'ANSI_QUOTES'"), 0, 'listed');
+  // Now `WHERE i = "i"` compares the column with itself: every row would go.
+  assert.equal(await errno(c, 'DELETE FROM fw_victim_ansi WHERE i = "i"'), 1045);
+  assert.equal(await rows(), 3);
+  assert.equal(await errno(c, 'DELETE FROM fw_victim_ansi WHERE i = 99'), 0, 'the listed shape still passes');
+  assert.equal(await errno(c, "SET SESSION sql_mode = 'STRICT_TRANS_TABLES'"), 0);
+  assert.equal(await errno(c, 'DELETE FROM fw_victim_ansi WHERE i = "98"'), 0, 'a string again');
+  // A mode moat cannot read from the statement: "…" is kept as written, so it matches no listed `?`.
+  assert.equal(await errno(c, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')"), 0, 'listed');
+  assert.equal(await errno(c, 'DELETE FROM fw_victim_ansi WHERE i = "i"'), 1045);
+  assert.equal(await errno(c, 'DELETE FROM fw_victim_ansi WHERE i = 97'), 0, 'no double quotes: one reading');
+  await c.end();
+  assert.equal(await rows(), 3);
 });
 
 test("MariaDB's last-prepared id cannot run a statement prepared before PROTECTING", async () => {

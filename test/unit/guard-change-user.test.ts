@@ -30,7 +30,11 @@ test("a change of user forgives only the new user's own failures from the addres
   g.changeUser('app', 'app', a, 'ok', 0);
   assert.equal(g.connectionControl.hostFailuresOf('127.0.0.71'), 4, 'unchanged by a change to oneself');
   g.changeUser('app', 'other', a, 'ok', 0);
-  assert.equal(g.connectionControl.hostFailuresOf('127.0.0.71'), 4, 'a user that never failed forgives nothing');
+  assert.equal(
+    g.connectionControl.hostFailuresOf('127.0.0.71'),
+    4,
+    'a user that never failed forgives nothing',
+  );
   g.changeUser('other', 'u2', a, 'ok', 0);
   assert.equal(g.connectionControl.hostFailuresOf('127.0.0.71'), 3, "u2's own failure is forgiven");
 });

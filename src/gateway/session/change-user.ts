@@ -93,6 +93,9 @@ export async function changeUser(
   core.identity.user = cu.user;
   core.identity.database = cu.database === '' ? null : cu.database;
   follower.forgetPrepared();
+  // The server reset the session: its sql_mode is the global one again.
+  core.sqlMode = null;
+  if (follower.quotes !== null) follower.quotes = follower.quotesAfterReset;
   const clientRest = client.channel.detach();
   const backendRest = link.channel.detach();
   steps.enter('command');

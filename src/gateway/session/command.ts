@@ -8,11 +8,11 @@ import { formatServerError } from '../../protocol/error-codes.ts';
 import { Follower } from '../../protocol/follow/follower.ts';
 import { writeErr } from '../../protocol/packets/result.ts';
 import { splitPayload } from '../../protocol/writer.ts';
-import { digestOf } from '../../sql/digest.ts';
+import { digestOf, digestWithQuotes, type StatementDigest } from '../../sql/digest.ts';
 import { charsetRefusal } from '../../sqlfw/charset.ts';
 import type { SessionView } from '../../sqlfw/engine.ts';
 import { Relay } from '../relay.ts';
-import type { SessionCore } from './core.ts';
+import { firewallLogin, type SessionCore } from './core.ts';
 
 /** What the command phase needs of the Session beyond the core. */
 export interface CommandHooks {
@@ -83,12 +83,14 @@ export class CommandPhase {
     const fw = this.core.ctx.sqlFirewall;
     if (fw == null || this.hooks.isClosed()) return;
     const { core, follower } = this;
-    this.sqlfwView = fw.attach({
-      session: core.id,
-      user: core.identity.user,
-      ip: core.origin.address,
-      local: core.origin.local,
-    });
+    this.sqlfwView = fw.attach(firewallLogin(core));
+    // A watched session follows its reading of "…" (ANSI_QUOTES); an unwatched one digests as
+    // MySQL's default reads. Not asked at login (a profile that came later): either reading.
+    if (this.sqlfwView.profiles.length === 0) follower.quotes = null;
+    else if (follower.quotes === null) {
+      follower.quotes = core.sqlMode?.session ?? 'either';
+      follower.quotesAfterReset = core.sqlMode?.global ?? 'either';
+    }
     const sink = follower.client;
     if (this.sqlfwView.protecting && !sink.hold && follower.prepared.size > 0) {
       this.unjudgedPrepared = new Set(follower.prepared.keys());
@@ -144,16 +146,7 @@ export class CommandPhase {
         ? ({ action: 'block' } as const)
         : view === null || !view.protecting || ctx.sqlFirewall == null
           ? null
-          : ctx.sqlFirewall.judge(
-              view,
-              text,
-              truncated,
-              command,
-              // Under NO_BACKSLASH_ESCAPES the server ends `'a\'` at the quote: judged as it reads it.
-              (follower.lastStatus & Status.NO_BACKSLASH_ESCAPES) !== 0
-                ? digestOf(text, truncated, true)
-                : undefined,
-            );
+          : ctx.sqlFirewall.judge(view, text, truncated, command, heldDigest(follower, text, truncated));
     if (verdict === null || verdict.action !== 'block') {
       this.pass(payload, packet.seq, rest.leftover);
       return;
@@ -183,7 +176,15 @@ export class CommandPhase {
       const known = follower.prepared.get(id);
       const fw = this.core.ctx.sqlFirewall;
       if (known?.text == null || fw == null || this.sqlfwView === null) blocked = true;
-      else blocked = fw.judge(this.sqlfwView, known.text, known.truncated, 'Stmt_execute').action === 'block';
+      else
+        blocked =
+          fw.judge(
+            this.sqlfwView,
+            known.text,
+            known.truncated,
+            'Stmt_execute',
+            heldDigest(follower, known.text, known.truncated),
+          ).action === 'block';
       // Refused once, refused again: the id stays unjudged only if it was let through.
       if (blocked) unjudged.add(id);
       if (blocked) follower.client.holdExecutes = true;
@@ -209,4 +210,20 @@ export class CommandPhase {
     this.core.client.socket.write(writeErr(formatServerError('ER_FIREWALL_BLOCKED'), (seq + 1) & 0xff));
     this.relay.resumeClient(leftover);
   }
+}
+
+/**
+ * A held statement's digest as its server will read it: under NO_BACKSLASH_ESCAPES `'a\'` ends at
+ * the quote, under ANSI_QUOTES `"…"` is a name (sql-mode.ts). undefined: the default reading,
+ * which the firewall computes itself; null: no digest stands for it (SqlFirewall.judge).
+ */
+function heldDigest(
+  follower: Follower,
+  text: string,
+  truncated: boolean,
+): StatementDigest | null | undefined {
+  const nbe = (follower.lastStatus & Status.NO_BACKSLASH_ESCAPES) !== 0;
+  const reading = follower.quotes === null ? 'string' : follower.readingNext(text);
+  if (reading === 'string') return nbe ? digestOf(text, truncated, true) : undefined;
+  return digestWithQuotes(text, truncated, nbe, reading);
 }

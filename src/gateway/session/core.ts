@@ -3,6 +3,7 @@
 // Session alone moves its state.
 import type { Socket } from 'node:net';
 import type { BackendLink } from '../../client/backend.ts';
+import type { SqlModeReading } from '../../client/sql-mode.ts';
 import type { Admission } from '../../guard/guard.ts';
 import type { LoginRecord, SessionIdentity } from '../../model/events.ts';
 import type { LoginOutcome } from '../../model/failure.ts';
@@ -36,6 +37,21 @@ export interface SessionCore {
   link: BackendLink | null;
   /** The capabilities in force on both legs once logged in. */
   capabilities: number;
+  /**
+   * How the session's server reads `"…"`, asked at login for a session the SQL firewall watches
+   * (client/sql-mode.ts); null when not asked or not answered.
+   */
+  sqlMode: SqlModeReading | null;
+}
+
+/** The firewall's view of who this session is (SqlFirewall.attach). */
+export function firewallLogin(core: SessionCore): {
+  session: number;
+  user: string;
+  ip: string;
+  local: boolean;
+} {
+  return { session: core.id, user: core.identity.user, ip: core.origin.address, local: core.origin.local };
 }
 
 /** A new session's core, before the client has said anything. */
@@ -63,6 +79,7 @@ export function sessionCore(
     clientCollation: 0,
     link: null,
     capabilities: 0,
+    sqlMode: null,
   };
 }
 

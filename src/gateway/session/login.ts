@@ -4,6 +4,7 @@
 // HandshakeResponse, then relays to the client the AuthSwitchRequest in which the backend names
 // the account's plugin and its own nonce.
 import { BackendError, type BackendLink, connectBackend } from '../../client/backend.ts';
+import { sqlModeOf } from '../../client/sql-mode.ts';
 import { TlsHandshakeError } from '../../net/tls.ts';
 import { Cap, FRAMING_CAPS, RELAYABLE_CAPS, relayableExtended } from '../../protocol/constants.ts';
 import { formatServerError } from '../../protocol/error-codes.ts';
@@ -14,7 +15,7 @@ import {
   writeHandshakeResponse,
 } from '../../protocol/packets/handshake-response.ts';
 import { relayAuth } from '../auth/relay.ts';
-import type { SessionCore, SessionSteps } from './core.ts';
+import { firewallLogin, type SessionCore, type SessionSteps } from './core.ts';
 import { moatGreeting } from './greeting.ts';
 import { authFailure, LoginFailure } from './login-failure.ts';
 
@@ -142,6 +143,11 @@ export async function login(core: SessionCore, steps: SessionSteps): Promise<boo
     client.seq = (outcome.seq - 1) & 0xff;
     throw authFailure(outcome);
   }
+  // A session the SQL firewall watches: how its server reads "…" (ANSI_QUOTES), asked before the
+  // first command is relayed (the client's commands wait in its channel meanwhile).
+  const fw = ctx.sqlFirewall;
+  if (fw != null && fw.attach(firewallLogin(core)).profiles.length > 0)
+    core.sqlMode = await sqlModeOf(link.channel);
   return true;
 }
 

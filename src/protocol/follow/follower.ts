@@ -8,7 +8,8 @@
 // relayed untouched either way, so a follower mistake can cost an event, never a session.
 
 import type { CommandEvent, CommandStatus, SessionIdentity } from '../../model/events.ts';
-import { digestOf, type StatementDigest } from '../../sql/digest.ts';
+import { digestOf, digestWithQuotes, type QuoteReading, type StatementDigest } from '../../sql/digest.ts';
+import { type ModeEffect, modeEffect, readingFor } from '../../sql/sql-mode.ts';
 import { Cap, Com, commandName, Status } from '../constants.ts';
 import { ClientSink } from './client-sink.ts';
 import type { BackendThreadOf } from './kill.ts';
@@ -91,6 +92,14 @@ export class Follower {
   following = true;
   /** Server status flags of the last OK / EOF (IN_TRANS tells whether a transaction is open). */
   lastStatus = 0;
+  /**
+   * How the server reads `"…"` in this session (sql-mode.ts), for sessions the SQL firewall
+   * watches: read at login, followed through the statements that may change it. null: not
+   * followed, digests read `"…"` as a string (MySQL's default, and the digest table's).
+   */
+  quotes: QuoteReading | null = null;
+  /** The reading after COM_RESET_CONNECTION (the server's global sql_mode), once known. */
+  quotesAfterReset: QuoteReading = 'either';
   /** Called when the last pending command finished (graceful shutdown waits for this). */
   onIdle: (() => void) | null = null;
   /** One-shot: the queue is empty (a refused statement's ERR must follow every earlier answer). */
@@ -165,8 +174,43 @@ export class Follower {
   statementDigest(cmd: PendingCommand): StatementDigest | null {
     if (cmd.digest !== null || cmd.statement === null) return cmd.digest;
     if (cmd.com !== Com.QUERY && cmd.com !== Com.STMT_PREPARE && cmd.com !== Com.STMT_EXECUTE) return null;
-    cmd.digest = digestOf(cmd.statement, cmd.truncated);
+    const q = this.quotes;
+    if (q === null) cmd.digest = digestOf(cmd.statement, cmd.truncated);
+    else {
+      const reading = readingFor(q, modeEffect(cmd.statement));
+      // null when no digest stands for the statement in both readings (the firewall refuses it).
+      cmd.digest = digestWithQuotes(cmd.statement, cmd.truncated, false, reading);
+    }
     return cmd.digest;
+  }
+
+  /**
+   * The reading a statement the client sends now will run under: from the session's, through
+   * the effects of the commands still unanswered ahead of it (any change counts as unknown until
+   * answered), then its own. For the firewall's judgement of a held statement.
+   */
+  readingNext(statement: string): QuoteReading {
+    let r = this.quotes ?? 'string';
+    for (const cmd of this.queue) r = readingFor(r, this.effectOf(cmd));
+    return readingFor(r, modeEffect(statement));
+  }
+
+  private effectOf(cmd: PendingCommand): ModeEffect {
+    if (cmd.com === Com.RESET_CONNECTION) return { kind: 'set', reading: this.quotesAfterReset };
+    if ((cmd.com === Com.QUERY || cmd.com === Com.STMT_EXECUTE) && cmd.statement !== null)
+      return modeEffect(cmd.statement);
+    return NO_EFFECT;
+  }
+
+  /** After a command's answer: the session's reading as the server now has it. */
+  private followQuotes(cmd: PendingCommand): void {
+    const q = this.quotes;
+    if (q === null) return;
+    const effect = this.effectOf(cmd);
+    if (effect.kind === 'none') return;
+    if (effect.kind === 'unknown') this.quotes = 'either';
+    else if (cmd.status === 'OK') this.quotes = effect.reading;
+    // An ERR: the statement did not run, the mode is as it was.
   }
 
   rememberPrepared(
@@ -224,6 +268,8 @@ export class Follower {
       if (cmd.com === Com.QUERY) trackUse(id, cmd.statement);
       else if (cmd.com === Com.INIT_DB) id.database = cmd.statement;
     }
+    const digest = this.statementDigest(cmd);
+    this.followQuotes(cmd);
     this.options.onEvent({
       session: id.session,
       user: id.user,
@@ -234,7 +280,7 @@ export class Follower {
       statement: cmd.statement,
       statementTruncated: cmd.truncated,
       statementBytes: cmd.statementBytes,
-      digest: this.statementDigest(cmd),
+      digest,
       status: cmd.status,
       errorCode: cmd.errorCode,
       sqlState: cmd.sqlState,
@@ -246,6 +292,8 @@ export class Follower {
     });
   }
 }
+
+const NO_EFFECT: ModeEffect = { kind: 'none' };
 
 const USE_RE = /^\s*use\s+`?([^`;\s]+)`?\s*;?\s*$/i;
 
