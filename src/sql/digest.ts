@@ -116,6 +116,27 @@ export type QuoteReading = 'string' | 'identifier' | 'either';
 
 let eitherQuotes = false;
 let ambiguous = false;
+/** No max_digest_length: the builder keeps every token (uncutDigest). */
+let uncut = false;
+
+/**
+ * The digest of all of a statement, past max_digest_length, with `"…"` kept as written (either
+ * reading of ANSI_QUOTES); null when that cannot stand for it (digestWithQuotes). For the SQL
+ * firewall's key of a statement whose digest was cut: judged by its prefix (as MySQL EE does),
+ * anything after a listed prefix would pass. Bounded by the captured statement's own length.
+ */
+export function uncutDigest(statement: string): StatementDigest | null {
+  uncut = true;
+  eitherQuotes = true;
+  ambiguous = false;
+  try {
+    const d = compute(statement, false);
+    return ambiguous ? null : d;
+  } finally {
+    uncut = false;
+    eitherQuotes = false;
+  }
+}
 
 /**
  * The digest of a statement as the server reads its double quotes (not memoized: for the SQL
@@ -280,7 +301,7 @@ class Builder {
   }
 
   push(cls: number, str: string, size = 2): boolean {
-    if (this.bytes + size > maxDigestLength) {
+    if (this.bytes + size > maxDigestLength && !uncut) {
       this.full = true;
       return false;
     }

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { AuditEvent } from '../audit/event.ts';
 import { emptyEvent } from '../audit/event.ts';
 import type { CommandEvent } from '../model/events.ts';
-import { digestOf, type StatementDigest } from '../sql/digest.ts';
+import { digestOf, type StatementDigest, uncutDigest } from '../sql/digest.ts';
 import { redactStatement } from '../sql/redact.ts';
 import { type AccountPattern, accountMatches, parseAccount } from './account.ts';
 import type { SqlFirewallConfig } from './config.ts';
@@ -232,8 +232,15 @@ export class SqlFirewall {
     command: string,
     known?: StatementDigest | null,
   ): Verdict {
-    const unreadable = known === null;
-    const digest = known ?? digestOf(statement, truncated);
+    let unreadable = known === null;
+    let digest = known ?? digestOf(statement, truncated);
+    // Cut by max_digest_length alone (the statement was captured whole): keyed by the digest of
+    // all of it, so nothing can ride behind a listed prefix. Recorded and judged alike.
+    if (!unreadable && digest.truncated && !truncated) {
+      const whole = uncutDigest(statement);
+      if (whole === null) unreadable = true;
+      else digest = whole;
+    }
     let action: Action = 'allow';
     let reason: string | null = null;
     let profile: string | null = null;
@@ -249,8 +256,7 @@ export class SqlFirewall {
       }
       const listed = !unreadable && p.rules.has(digest.hash);
       // Cut at capture (longer than limits.maxStatementLength): the rest was never seen, so a
-      // listed prefix is not enough unless allowed. Cut only by the digest's own length
-      // (max_digest_length), the prefix digest decides, as in MySQL EE, and the reason says so.
+      // listed prefix is not enough unless allowed.
       const prefixRefused = truncated && !this.cfg.allowTruncated;
       if (listed && !prefixRefused) continue;
       this.noteUnlisted(p, digest, now);
@@ -258,8 +264,6 @@ export class SqlFirewall {
       let why = listed
         ? `statement longer than limits.maxStatementLength: judged by the digest of its prefix, which ${what} profile '${p.name}' lists, but the rest is unseen (sqlFirewall.allowTruncated is false)`
         : `digest not on the allowlist of ${what} profile '${p.name}'`;
-      if (!listed && digest.truncated)
-        why += ' (judged by its prefix digest: the statement is too long to digest fully)';
       if (unreadable)
         why = `statement reads differently with and without ANSI_QUOTES (a backslash inside "…") and the session's sql_mode is not known: no digest of ${what} profile '${p.name}' can stand for it`;
       const a: Action = p.mode === 'PROTECTING' ? 'block' : 'detect';

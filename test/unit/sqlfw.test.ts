@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { callProcedure, type ProcedureError, parseCallArgs } from '../../src/admin/sqlfw-tables.ts';
+import { digestOf } from '../../src/sql/digest.ts';
 import { accountMatches, parseAccount } from '../../src/sqlfw/account.ts';
 import { sqlFirewallConfigSchema } from '../../src/sqlfw/config.ts';
 import { SqlFirewall } from '../../src/sqlfw/engine.ts';
@@ -204,18 +205,19 @@ test('allowlist file: round trip; every malformed entry named by its path', () =
     );
 });
 
-test('a statement too long to digest fully (max_digest_length) is judged by its prefix digest, and the reason says so', () => {
+test('a statement whose digest is cut (max_digest_length) is keyed by the digest of all of it: nothing rides behind a listed prefix', () => {
   const fw = firewall();
-  const alerts: string[] = [];
-  fw.onAlert = (e) => alerts.push(e.message ?? '');
-  fw.setUserMode('app@%', 'DETECTING');
+  fw.setUserMode('app@%', 'RECORDING');
   const cols = Array.from({ length: 400 }, (_, i) => `column_number_${i}`).join(', ');
-  const v = fw.judge(fw.attach(login('app')), `SELECT ${cols} FROM t`, false, 'Query');
-  assert.equal(v.digest.truncated, true, 'the digest itself is cut');
-  assert.equal(v.action, 'detect');
-  assert.match(alerts[0]!, /judged by its prefix digest: the statement is too long to digest fully/);
-  // Listed by that prefix digest: let through, as MySQL EE does (the capture was not cut).
-  fw.allow('user', 'app@%', [{ hash: v.digest.hash, text: v.digest.text }]);
+  const listed = `SELECT ${cols} FROM t WHERE id = 1`;
+  const learned = fw.judge(fw.attach(login('app')), listed, false, 'Query');
+  assert.equal(learned.digest.truncated, false, 'the key is not the cut digest');
+  assert.match(learned.digest.text, /`column_number_399` FROM `t` WHERE `id` = \?$/);
   fw.setUserMode('app@%', 'PROTECTING');
-  assert.equal(fw.judge(fw.attach(login('app')), `SELECT ${cols} FROM t`, false, 'Query').action, 'allow');
+  const view = fw.attach(login('app'));
+  assert.equal(fw.judge(view, `SELECT ${cols} FROM t WHERE id = 2`, false, 'Query').action, 'allow');
+  // The same prefix, then another statement: the cut digests are equal, the whole ones are not.
+  const attack = `SELECT ${cols} FROM t WHERE id = 1; DROP TABLE t`;
+  assert.equal(digestOf(attack).hash, digestOf(listed).hash, 'the cut digest cannot tell them apart');
+  assert.equal(fw.judge(view, attack, false, 'Query').action, 'block');
 });
