@@ -8,26 +8,17 @@
 //    relayed and the client encrypts for the backend; on a TLS leg the backend would read 0x02 as
 //    the password itself, so moat answers with its own key (rsa-key.ts), decrypts, and forwards the
 //    password inside the backend's TLS.
+// Both RSA steps are rsa-steps.ts, shared with sha256_password.
 //
 //   relay ──(backend 0x01 0x04)──► full-auth ──(client 0x02, backend TLS)──► sealed ──► relay
 //                                      └──(cleartext, backend plain)──► backend-key ──► relay
-import { constants, privateDecrypt } from 'node:crypto';
-import { sealPassword, xor } from '../../protocol/client-auth.ts';
 import { Header } from '../../protocol/constants.ts';
 import type { Packet } from '../../protocol/framer.ts';
-import { writeRaw } from '../../protocol/packets/auth.ts';
-import {
-  type AuthExchange,
-  type AuthPlugin,
-  AuthRefusal,
-  cleartextRefused,
-  type PluginFactory,
-} from './plugin.ts';
-import { moatRsaKey, type RsaKey } from './rsa-key.ts';
+import { type AuthExchange, type AuthPlugin, cleartextRefused, type PluginFactory } from './plugin.ts';
+import { RsaSteps } from './rsa-steps.ts';
 
 const PERFORM_FULL_AUTH = 0x04;
 const REQUEST_PUBLIC_KEY = Buffer.from([0x02]);
-const MORE_DATA = Buffer.from([Header.AUTH_MORE_DATA]);
 
 /**
  * relay: packets pass as they are. full-auth: the client's next packet is its password or a key
@@ -38,18 +29,13 @@ type Step = 'relay' | 'full-auth' | 'sealed' | 'backend-key';
 
 class CachingSha2 implements AuthPlugin {
   private step: Step = 'relay';
-  /** The client's cleartext password in the backend-key step, and the seq it came with. */
-  private held: Buffer | null = null;
-  private heldSeq = 0;
+  private readonly rsa = new RsaSteps();
 
   async fromClient(p: Packet, ex: AuthExchange): Promise<void> {
     const step = this.step;
     if (step === 'sealed') {
       this.step = 'relay';
-      const key = await moatRsaKey();
-      const password = unseal(p.payload, ex.nonce, key);
-      ex.toBackend(password, p.seq);
-      password.fill(0);
+      await this.rsa.forwardOpened(p, ex);
       return;
     }
     if (step !== 'full-auth') {
@@ -62,10 +48,7 @@ class CachingSha2 implements AuthPlugin {
         ex.toBackend(p.payload, p.seq); // the backend sends its key; the client encrypts for it
         return;
       }
-      const key = await moatRsaKey();
-      ex.toClient(Buffer.concat([MORE_DATA, key.publicPem]), p.seq + 1);
-      // Two packets more on the client leg than on the backend's.
-      ex.delta += 2;
+      await this.rsa.offerMoatKey(p, ex);
       this.step = 'sealed';
       return;
     }
@@ -74,36 +57,16 @@ class CachingSha2 implements AuthPlugin {
       ex.toBackend(p.payload, p.seq);
       return;
     }
-    this.held = Buffer.from(p.payload);
-    this.heldSeq = p.seq;
     this.step = 'backend-key';
-    ex.toBackend(REQUEST_PUBLIC_KEY, p.seq);
+    this.rsa.askBackendKey(p, ex, REQUEST_PUBLIC_KEY);
   }
 
   fromBackend(p: Packet, ex: AuthExchange): boolean {
-    const first = p.payload[0];
-    if (this.step === 'backend-key' && this.held !== null) {
-      const password = this.held;
-      this.held = null;
+    if (this.step === 'backend-key') {
       this.step = 'relay';
-      if (first === Header.ERR) {
-        password.fill(0);
-        // No RSA key on the backend (MySQL answers the request with 1045): its verdict is relayed
-        // as the answer to the client's password.
-        ex.delta = this.heldSeq + 1 - p.seq;
-        return false;
-      }
-      // The backend's public key (AuthMoreData) in answer to moat's request.
-      const pem = first === Header.AUTH_MORE_DATA ? p.payload.subarray(1) : p.payload;
-      try {
-        ex.backend.channel.write(writeRaw(sealPassword(password, ex.nonce, pem), p.seq + 1));
-      } finally {
-        password.fill(0);
-      }
-      // Two packets more on the backend leg than on the client's.
-      ex.delta = this.heldSeq + 1 - (p.seq + 2);
-      return true;
+      return this.rsa.sealForBackend(p, ex);
     }
+    const first = p.payload[0];
     if (first === Header.AUTH_MORE_DATA && p.payload.length === 2 && p.payload[1] === PERFORM_FULL_AUTH) {
       this.step = 'full-auth';
     }
@@ -111,27 +74,8 @@ class CachingSha2 implements AuthPlugin {
   }
 
   end(): void {
-    this.held?.fill(0);
-    this.held = null;
+    this.rsa.end();
   }
 }
 
 export const cachingSha2: PluginFactory = () => new CachingSha2();
-
-/** The inverse, for a password a client sealed with moat's own key: cleartext with its NUL. */
-function unseal(sealed: Buffer, nonce: Buffer, key: RsaKey): Buffer {
-  let mixed: Buffer;
-  try {
-    mixed = privateDecrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING }, sealed);
-  } catch {
-    throw new AuthRefusal(
-      { code: 1045, state: '28000', message: 'moat could not decrypt the password sent with its RSA key' },
-      'protocol',
-    );
-  }
-  try {
-    return xor(mixed, nonce);
-  } finally {
-    mixed.fill(0);
-  }
-}
