@@ -138,6 +138,8 @@ export const Com = {
   REGISTER_SLAVE: 0x15,
   STMT_PREPARE: 0x16,
   STMT_EXECUTE: 0x17,
+  /** MariaDB's COM_STMT_BULK_EXECUTE: a prepared statement run once per row of parameters. */
+  STMT_BULK_EXECUTE: 0xfa,
   STMT_SEND_LONG_DATA: 0x18,
   STMT_CLOSE: 0x19,
   STMT_RESET: 0x1a,

@@ -177,11 +177,23 @@ test("MariaDB's last-prepared id cannot run a statement prepared before PROTECTI
       p.writeUInt32LE(1, 6);
       return p;
     };
-    for (const stmt of [id, 0xffffffff]) {
-      c.sendPacket(execute(stmt), 0);
+    // MariaDB's COM_STMT_BULK_EXECUTE: id, bulk flags 0, no parameters.
+    const bulk = (stmt: number) => {
+      const p = Buffer.alloc(7);
+      p[0] = 0xfa;
+      p.writeUInt32LE(stmt >>> 0, 1);
+      return p;
+    };
+    for (const [what, packet] of [
+      ['EXECUTE', execute(id)],
+      ['EXECUTE of the last-prepared id', execute(0xffffffff)],
+      ['BULK_EXECUTE', bulk(id)],
+      ['BULK_EXECUTE of the last-prepared id', bulk(0xffffffff)],
+    ] as const) {
+      c.sendPacket(packet, 0);
       const r = await c.readPacket();
-      assert.equal(r.payload[0], 0xff, `EXECUTE of id ${stmt} answered with an ERR`);
-      assert.equal(parseErr(r.payload).code, 1045);
+      assert.equal(r.payload[0], 0xff, `${what} answered with an ERR`);
+      assert.equal(parseErr(r.payload).code, 1045, what);
     }
   } finally {
     c.destroy();

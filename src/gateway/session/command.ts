@@ -128,7 +128,8 @@ export class CommandPhase {
     if (this.hooks.isClosed()) return;
     const view = this.sqlfwView;
     const payload = packet.payload;
-    if (payload[0] === Com.STMT_EXECUTE) {
+    // MariaDB's bulk form names its statement the same way (the id after the command byte).
+    if (payload[0] === Com.STMT_EXECUTE || payload[0] === Com.STMT_BULK_EXECUTE) {
       this.judgeExecute(payload, packet.seq, rest.leftover);
       return;
     }

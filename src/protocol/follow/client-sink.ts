@@ -34,10 +34,11 @@ export class ClientSink implements ScanSink {
       return 0;
     }
     // Before `following`: a follower that lost track of the answers must not let statements by.
-    if (this.hold && (first === Com.QUERY || first === Com.STMT_PREPARE || first === Com.STMT_EXECUTE)) {
+    const execute = first === Com.STMT_EXECUTE || first === Com.STMT_BULK_EXECUTE;
+    if (this.hold && (first === Com.QUERY || first === Com.STMT_PREPARE || execute)) {
       // The flag is spent by the one packet fed back after judging, whatever else changed.
       if (this.judged) this.judged = false;
-      else if (first !== Com.STMT_EXECUTE || this.holdExecutes) {
+      else if (!execute || this.holdExecutes) {
         f.options.onHoldStatement?.();
         return 0;
       }
