@@ -70,8 +70,11 @@ export class EventRouter {
       for (let i = 0; i < findings.length; i++) this.finding(findings[i]!);
     }
     // Commands without a statement and without an answer (Ping aside) are not audit records.
-    if (this.audit !== null && (e.statement !== null || e.errorCode !== 0 || e.command === 'Quit')) {
-      this.audit.record(fromCommand(e, this.config.audit.instance));
+    const audit = this.audit;
+    if (audit !== null && (e.statement !== null || e.errorCode !== 0 || e.command === 'Quit')) {
+      // Built only when a sink's filter can take it (a sink filtered to logins takes no Query).
+      if (audit.wants(e.command === 'Quit' ? 'Quit' : 'Query'))
+        audit.record(fromCommand(e, this.config.audit.instance));
     }
     if (e.status === 'ERR') this.sqlErrors.note(e);
     if (this.debugCommands)

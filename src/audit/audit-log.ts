@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { redactStatement } from '../sql/redact.ts';
 import type { AuditConfig } from './config.ts';
 import { describeError } from './errors.ts';
-import type { AuditEvent } from './event.ts';
+import type { AuditEvent, AuditEventName } from './event.ts';
 import { createSink } from './sinks/create.ts';
 import type { Candidate } from './sinks/filter.ts';
 import { type StatementClass, statementClass } from './statement.ts';
@@ -63,6 +63,20 @@ export class AuditLog {
       ...(options.now ? { now: options.now } : {}),
     };
     this.writers = config.enabled ? config.sinks.map((s) => createSink(s, ctx)) : [];
+    const named = config.enabled ? config.sinks.map((s) => s.filter?.events) : [];
+    this.takesAll = named.some((events) => events === undefined);
+    this.taken = new Set(named.flatMap((events) => events ?? []));
+  }
+
+  private readonly takesAll: boolean;
+  private readonly taken: ReadonlySet<AuditEventName>;
+
+  /**
+   * Some sink's filter may take events of this name: else a caller need not build them (the
+   * gateway builds a Query record per statement only when a sink can want it).
+   */
+  wants(name: AuditEventName): boolean {
+    return this.takesAll || this.taken.has(name);
   }
 
   /** Opens every sink and starts the flush timer. Rejects (an AuditError) when a sink cannot be opened. */

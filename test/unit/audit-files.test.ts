@@ -324,3 +324,31 @@ describe("auth log read by fail2ban's stock mysqld-auth filter", () => {
     );
   });
 });
+
+describe('which records are worth building', () => {
+  test('wants(): a sink filtered to logins takes no Query, a sink without an event filter takes all', (t) => {
+    const dir = tempDir(t);
+    const { log } = capturingLogger();
+    const logins = new AuditLog(
+      config({ sinks: [{ type: 'json', path: 'a.log', filter: { events: ['Connect', 'Quit'] } }] }),
+      log,
+      { baseDir: dir },
+    );
+    assert.equal(logins.wants('Query'), false);
+    assert.equal(logins.wants('Connect'), true);
+    assert.equal(logins.wants('Quit'), true);
+    const mixed = new AuditLog(
+      config({
+        sinks: [
+          { type: 'json', path: 'a.log', filter: { events: ['Connect'] } },
+          { type: 'json', path: 'b.log' },
+        ],
+      }),
+      log,
+      { baseDir: dir },
+    );
+    assert.equal(mixed.wants('Query'), true);
+    const off = new AuditLog(config({ enabled: false }), log, { baseDir: dir });
+    assert.equal(off.wants('Connect'), false);
+  });
+});
