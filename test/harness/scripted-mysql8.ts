@@ -16,8 +16,21 @@
 //                 C: RSA-OAEP-SHA1((password ‖ NUL) ⊕ nonce)         S: OK | ERR 1045
 //
 // mysql_clear_password accounts get an AuthSwitchRequest('mysql_clear_password') and must answer
-// password ‖ NUL. A cleartext password on a plain leg, a packet out of sequence or any packet
-// that carries an account's password bytes on a plain leg is recorded in `violations`.
+// password ‖ NUL.
+//
+// sha256_password, as MySQL 8 runs it (sql_authentication.cc, sha256_password_authenticate):
+//
+//   S: AuthSwitchRequest('sha256_password', a fresh 20-byte nonce ‖ NUL)
+//   C: 0x00, or an empty packet (no password)                        S: OK | ERR 1045 (password: NO)
+//   TLS leg:            C: password ‖ NUL                            S: OK | ERR 1045
+//   any other leg:      C: 0x01 (request public key)    S: AuthMoreData PEM
+//                       C: RSA-OAEP-SHA1((password ‖ NUL) ⊕ nonce)   S: OK | ERR 1045
+//   without RSA keys, on a leg without TLS:                          S: ERR 1045
+// Unlike caching_sha2_password, it takes a cleartext answer over TLS only, not over a unix socket.
+//
+// A cleartext password on a plain TCP leg, a packet out of sequence, any packet that carries an
+// account's password bytes on a plain TCP leg, or an answer that should be RSA-sealed and is not,
+// is recorded in `violations`.
 import {
   constants,
   createHash,
@@ -31,7 +44,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 
-export type ScriptedPlugin = 'caching_sha2_password' | 'mysql_clear_password';
+export type ScriptedPlugin = 'caching_sha2_password' | 'mysql_clear_password' | 'sha256_password';
 
 export interface ScriptedAccount {
   user: string;
@@ -52,6 +65,8 @@ export interface ScriptedMysql8Options {
    * requires either RSA keys or SSL encryption".
    */
   rsaKeys?: boolean;
+  /** Also listen on this unix socket path (MySQL's socket: caching_sha2 trusts it, sha256 not). */
+  socketPath?: string;
 }
 
 /** What one connection's client sent during authentication, in order. */
@@ -63,12 +78,21 @@ export type AuthStep =
   | 'rsa-password'
   | 'cleartext-password';
 
-export type AuthPath = 'empty-password' | 'fast' | 'full-cleartext' | 'full-rsa' | 'clear-password';
+export type AuthPath =
+  | 'empty-password'
+  | 'fast'
+  | 'full-cleartext'
+  | 'full-rsa'
+  | 'clear-password'
+  | 'sha256-cleartext'
+  | 'sha256-rsa';
 
 export interface ScriptedConnection {
   id: number;
   /** The leg to this server was TLS when authentication finished. */
   tls: boolean;
+  /** The connection came over the unix socket. */
+  unix: boolean;
   user: string | null;
   /** Plugin named in the HandshakeResponse. */
   clientPlugin: string | null;
@@ -88,6 +112,8 @@ export interface ScriptedConnection {
 export interface ScriptedMysql8 {
   host: '127.0.0.1';
   port: number;
+  /** The unix socket path, when one was asked for. */
+  socketPath: string | null;
   serverVersion: string;
   publicKeyPem: string;
   connections: ScriptedConnection[];
@@ -142,9 +168,10 @@ const CHARSET = 255;
 const FAST_AUTH_SUCCESS = 0x03;
 const PERFORM_FULL_AUTH = 0x04;
 const REQUEST_PUBLIC_KEY = 0x02;
+const SHA256_REQUEST_PUBLIC_KEY = 0x01;
 const MAX_PACKET = 1 << 20;
 
-type Phase = 'handshake' | 'switched' | 'full-auth' | 'rsa' | 'clear' | 'command' | 'closed';
+type Phase = 'handshake' | 'switched' | 'full-auth' | 'rsa' | 'clear' | 'sha256' | 'command' | 'closed';
 
 export async function startScriptedMysql8(opts: ScriptedMysql8Options): Promise<ScriptedMysql8> {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -169,20 +196,31 @@ export async function startScriptedMysql8(opts: ScriptedMysql8Options): Promise<
     violations: [],
   };
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    new ScriptedSession(socket, shared);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  const serve = (unix: boolean): Server =>
+    createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      new ScriptedSession(socket, shared, unix);
+    });
+  const listen = (server: Server, at: { port: number; host: string } | { path: string }) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, () => resolve());
+    });
+  const server = serve(false);
+  const servers = [server];
+  await listen(server, { port: 0, host: '127.0.0.1' });
+  if (opts.socketPath !== undefined) {
+    const local = serve(true);
+    servers.push(local);
+    await listen(local, { path: opts.socketPath });
+  }
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new Error('scripted mysql8: no TCP address');
   return {
     host: '127.0.0.1',
     port: addr.port,
+    socketPath: opts.socketPath ?? null,
     serverVersion: SCRIPTED_VERSION,
     publicKeyPem,
     connections: shared.connections,
@@ -192,11 +230,10 @@ export async function startScriptedMysql8(opts: ScriptedMysql8Options): Promise<
       cache.delete(user);
     },
     lastFor: (user) => shared.connections.findLast((c) => c.user === user),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await Promise.all(servers.map((sv) => new Promise<void>((resolve) => sv.close(() => resolve()))));
+    },
   };
 }
 
@@ -218,7 +255,8 @@ class ScriptedSession {
   private socket: Socket;
   private readonly shared: Shared;
   private readonly record: ScriptedConnection;
-  private readonly nonce = scrambleNonce();
+  /** The greeting's nonce; sha256_password's switch brings a fresh one (MySQL's plugin makes its own). */
+  private nonce = scrambleNonce();
   private readonly serverCaps: number;
   private clientCaps = 0;
   private account: ScriptedAccount | null = null;
@@ -230,14 +268,15 @@ class ScriptedSession {
   private readonly peer: string;
   private readonly onData = (chunk: Buffer) => this.feed(chunk);
 
-  constructor(socket: Socket, shared: Shared) {
+  constructor(socket: Socket, shared: Shared, unix: boolean) {
     this.socket = socket;
     this.shared = shared;
-    this.peer = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    this.peer = unix ? 'localhost' : (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
     this.serverCaps = shared.secureContext === null ? BASE_CAPS : BASE_CAPS | CAP.SSL;
     this.record = {
       id: nextConnectionId++,
       tls: false,
+      unix,
       user: null,
       clientPlugin: null,
       attributes: [],
@@ -292,7 +331,7 @@ class ScriptedSession {
     }
     if (seq !== this.seq) this.violation(`${this.phase}: sequence id ${seq}, expected ${this.seq}`);
     this.seq = (seq + 1) & 0xff;
-    if (!this.record.tls) this.checkNoPasswordBytes(payload);
+    if (!this.record.tls && !this.record.unix) this.checkNoPasswordBytes(payload);
     try {
       this.auth(payload);
     } catch (e) {
@@ -301,7 +340,7 @@ class ScriptedSession {
     }
   }
 
-  /** On a plain leg no packet may carry any account's password bytes. */
+  /** On a plain TCP leg no packet may carry any account's password bytes. */
   private checkNoPasswordBytes(payload: Buffer): void {
     for (const p of this.shared.passwords) {
       if (payload.includes(p)) this.violation(`password bytes in clear on a plain leg (${this.phase})`);
@@ -322,6 +361,9 @@ class ScriptedSession {
         break;
       case 'rsa':
         this.rsaPassword(payload);
+        break;
+      case 'sha256':
+        this.sha256Answer(payload);
         break;
       case 'clear':
         this.record.received.push('cleartext-password');
@@ -365,6 +407,14 @@ class ScriptedSession {
       this.send(authSwitchRequest('mysql_clear_password', Buffer.concat([this.nonce, Buffer.alloc(1)])));
       return;
     }
+    if (this.account?.plugin === 'sha256_password') {
+      // Whatever the HandshakeResponse held was made for another plugin's nonce: MySQL switches,
+      // and sha256_password's first packet is a nonce of its own.
+      this.phase = 'sha256';
+      this.nonce = scrambleNonce();
+      this.send(authSwitchRequest('sha256_password', Buffer.concat([this.nonce, Buffer.alloc(1)])));
+      return;
+    }
     if (hr.plugin !== 'caching_sha2_password') {
       // The scramble was made for another plugin: ask again, with the same nonce (MySQL does).
       this.phase = 'switched';
@@ -406,7 +456,8 @@ class ScriptedSession {
   }
 
   private fullAuth(payload: Buffer): void {
-    if (this.record.tls) {
+    // caching_sha2_password trusts TLS, a unix socket and shared memory (my_vio_is_secure).
+    if (this.record.tls || this.record.unix) {
       // MySQL reads the answer on a secure leg as the password, its last byte the NUL
       // (plaintext_password = pkt, pkt_len - 1): a key request here is an empty password.
       this.record.received.push('cleartext-password');
@@ -442,18 +493,52 @@ class ScriptedSession {
       );
     } catch {
       this.record.received.push('cleartext-password');
-      this.violation(
-        `full authentication answer on a plain leg is not RSA-encrypted (${payload.length} bytes)`,
-      );
+      this.violation(`answer on a leg without TLS is not RSA-encrypted (${payload.length} bytes)`);
       this.finish(false);
       return;
     }
     this.record.received.push('rsa-password');
-    this.record.path = 'full-rsa';
-    // The password runs to the first NUL (MySQL: strlen of the decrypted, un-XORed text).
+    this.record.path = this.account?.plugin === 'sha256_password' ? 'sha256-rsa' : 'full-rsa';
+    // The password runs to the first NUL (MySQL: strlen of the decrypted, un-XORed text); an empty
+    // one sent this way is refused (both plugins: "if (pkt_len == 1)" → error).
     const plain = xor(mixed, this.nonce);
     const end = plain.indexOf(0);
-    this.finish(this.passwordMatches(end < 0 ? plain : plain.subarray(0, end)));
+    const password = end < 0 ? plain : plain.subarray(0, end);
+    if (password.length === 0) this.record.notes.push('an RSA-sealed empty password');
+    this.finish(password.length > 0 && this.passwordMatches(password));
+  }
+
+  /** sha256_password's one answer to its switch. */
+  private sha256Answer(payload: Buffer): void {
+    if (payload.length === 0 || (payload.length === 1 && payload[0] === 0)) {
+      // No password: MySQL decides before it looks at the connection.
+      this.record.path = 'empty-password';
+      this.finish(this.account !== null && this.account.password === '', false);
+      return;
+    }
+    const keyRequest = payload.length === 1 && payload[0] === SHA256_REQUEST_PUBLIC_KEY;
+    if (this.record.tls) {
+      // Over TLS the answer is the password, its last byte the NUL (pkt_len - 1), so a key
+      // request here is an empty password, which no account with a password has.
+      this.record.received.push('cleartext-password');
+      this.record.path = 'sha256-cleartext';
+      if (keyRequest)
+        this.record.notes.push('0x01 (public key request) on a TLS leg: MySQL takes it as the password');
+      this.finish(this.passwordMatches(payload.subarray(0, payload.length - 1)));
+      return;
+    }
+    if (keyRequest) this.record.received.push('public-key-request');
+    if (!this.shared.rsaKeys) {
+      this.record.notes.push('sha256_password without TLS and without RSA keys');
+      this.finish(false);
+      return;
+    }
+    if (keyRequest) {
+      this.phase = 'rsa';
+      this.send(authMoreData(Buffer.from(this.shared.publicKeyPem)));
+      return;
+    }
+    this.rsaPassword(payload);
   }
 
   private passwordMatches(given: Buffer): boolean {
@@ -517,41 +602,52 @@ class ScriptedSession {
       this.record.queries.push(sql);
       const m = /^\s*select\s+current_user\(\)(?:\s+as\s+`?(\w+)`?)?\s*;?\s*$/i.exec(sql);
       if (m !== null) {
-        this.resultSet(m[1] ?? 'CURRENT_USER()', `${this.record.user}@%`);
+        this.resultSet([[m[1] ?? 'CURRENT_USER()', `${this.record.user}@%`]]);
+        return;
+      }
+      // moat asks which account matched when the server sees moat's address for a client that is
+      // not on moat's own (matched-account.ts), as over this server's unix socket.
+      if (/^\s*select\s+current_user\(\)\s*,\s*user\(\)\s*;?\s*$/i.test(sql)) {
+        this.resultSet([
+          ['CURRENT_USER()', `${this.record.user}@%`],
+          ['USER()', `${this.record.user}@${this.peer}`],
+        ]);
         return;
       }
     }
     this.send(errPacket(1047, '08S01', 'Unknown command'));
   }
 
-  /** A one-column, one-row text result set (Protocol::ColumnDefinition41, then the row). */
-  private resultSet(column: string, value: string): void {
+  /** A one-row text result set of [column, value] pairs (Protocol::ColumnDefinition41, then the row). */
+  private resultSet(cells: Array<[string, string]>): void {
     const deprecateEof = (this.clientCaps & this.serverCaps & CAP.DEPRECATE_EOF) !== 0;
     const out: Buffer[] = [];
     const push = (payload: Buffer) => {
       out.push(frame(payload, this.seq));
       this.seq = (this.seq + 1) & 0xff;
     };
-    push(lenencInt(1));
-    push(
-      Buffer.concat([
-        lenencStr('def'),
-        lenencStr(''),
-        lenencStr(''),
-        lenencStr(''),
-        lenencStr(column),
-        lenencStr(''),
-        lenencInt(0x0c),
-        u16(CHARSET),
-        u32(288), // column length: 72 characters × 4 bytes
-        Buffer.from([0xfd]), // MYSQL_TYPE_VAR_STRING
-        u16(0x0001), // NOT_NULL_FLAG
-        Buffer.from([0x1f]), // decimals
-        Buffer.alloc(2),
-      ]),
-    );
+    push(lenencInt(cells.length));
+    for (const [column] of cells) {
+      push(
+        Buffer.concat([
+          lenencStr('def'),
+          lenencStr(''),
+          lenencStr(''),
+          lenencStr(''),
+          lenencStr(column),
+          lenencStr(''),
+          lenencInt(0x0c),
+          u16(CHARSET),
+          u32(288), // column length: 72 characters × 4 bytes
+          Buffer.from([0xfd]), // MYSQL_TYPE_VAR_STRING
+          u16(0x0001), // NOT_NULL_FLAG
+          Buffer.from([0x1f]), // decimals
+          Buffer.alloc(2),
+        ]),
+      );
+    }
     if (!deprecateEof) push(eofPacket());
-    push(lenencStr(value));
+    push(Buffer.concat(cells.map(([, value]) => lenencStr(value))));
     // Under DEPRECATE_EOF the result set ends with an OK packet whose header is 0xfe.
     push(deprecateEof ? okPayload(0xfe) : eofPacket());
     this.socket.write(Buffer.concat(out));
