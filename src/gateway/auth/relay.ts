@@ -27,6 +27,7 @@ import {
   Denial,
   type PluginFactory,
 } from './plugin.ts';
+import { sha256Password } from './sha256.ts';
 
 export interface AuthRelayInput {
   client: AuthLeg;
@@ -69,6 +70,7 @@ export type AuthOutcome =
 const PLUGINS: ReadonlyMap<string, PluginFactory> = new Map([
   ['caching_sha2_password', cachingSha2],
   ['mysql_clear_password', clearPassword],
+  ['sha256_password', sha256Password],
   ['unix_socket', peerCredential('unix_socket')],
   ['auth_socket', peerCredential('auth_socket')],
 ]);
