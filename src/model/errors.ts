@@ -81,6 +81,10 @@ export const MOAT_ERRORS = {
     what: 'moat could not learn which account the backend matched (CURRENT_USER() failed); the login is refused',
     mysql: '1045 ER_ACCESS_DENIED_ERROR',
   },
+  MOAT_ONE_ROW: {
+    class: 'OneRowError',
+    what: "one of moat's own questions to the backend on a client's session (CURRENT_USER(), @@sql_mode) got an ERR or an answer of another shape",
+  },
   MOAT_OS_USER_IS_ACCOUNT: {
     class: 'OwnIdentityError',
     what: "start refused: over the unix-socket backend, moat's OS user logs in without a password (unix_socket)",

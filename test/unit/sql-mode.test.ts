@@ -33,7 +33,10 @@ test('sql_mode values and statements that change them', () => {
   assert.equal(hasAnsiQuotes('oracle'), true, 'a combination mode that includes it');
   assert.equal(hasAnsiQuotes('STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'), false);
   assert.deepEqual(modeEffect('SELECT 1'), { kind: 'none' });
-  assert.deepEqual(modeEffect("SET SESSION sql_mode = 'ANSI_QUOTES'"), { kind: 'set', reading: 'identifier' });
+  assert.deepEqual(modeEffect("SET SESSION sql_mode = 'ANSI_QUOTES'"), {
+    kind: 'set',
+    reading: 'identifier',
+  });
   assert.deepEqual(modeEffect("set @@sql_mode='TRADITIONAL';"), { kind: 'set', reading: 'string' });
   for (const s of [
     "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
@@ -45,6 +48,10 @@ test('sql_mode values and statements that change them', () => {
     assert.deepEqual(modeEffect(s), { kind: 'unknown' }, s);
   assert.equal(readingFor('string', modeEffect('SELECT "x"')), 'string');
   assert.equal(readingFor('string', modeEffect("SET sql_mode = 'STRICT_ALL_TABLES'")), 'string');
-  assert.equal(readingFor('string', modeEffect("SET sql_mode = 'ANSI'")), 'either', 'until the server says OK');
+  assert.equal(
+    readingFor('string', modeEffect("SET sql_mode = 'ANSI'")),
+    'either',
+    'until the server says OK',
+  );
   assert.equal(readingFor('identifier', modeEffect('CALL p()')), 'either');
 });
