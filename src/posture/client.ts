@@ -1,4 +1,4 @@
-// The smallest SQL client `moat check` needs: one login (gateway/own-login.ts, as the health
+// The smallest SQL client `moat check` needs: one login (client/own-login.ts, as the health
 // check's), then COM_QUERY with text
 // result sets read into rows of strings. Every login it starts it finishes and ends with COM_QUIT,
 // so the server never counts it as an aborted connect against this host's address.

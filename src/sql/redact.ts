@@ -1,6 +1,6 @@
 // Password redaction in statement text, before a statement reaches any log or audit record.
 //
-// Redaction works on the detector's lexer tokens (detect/lexer.ts), not on the text: comments of
+// Redaction works on the detector's lexer tokens (sql/lexer.ts), not on the text: comments of
 // every kind (`/*c*/`, `#c\n`, `-- c\n`) are not tokens, so `IDENTIFIED /*c*/ BY 'pw'` reads as
 // IDENTIFIED BY 'pw', as the server reads it; executable comments (`/*!80000 … */`) are code to
 // the lexer as to the server. Every place MySQL and MariaDB syntax carries a secret as a literal:

@@ -11,7 +11,7 @@
 //    the client's answer, fails it, then passes unix_socket silently: the OK follows a wrong
 //    password. Such accounts are limited to localhost; with the PROXY protocol off, moat asks the
 //    backend which account it matched (CURRENT_USER()) and refuses, for a non-local client, one
-//    whose host part would not admit the client's address (matched-account.ts).
+//    whose host part would not admit the client's address (client/matched-account.ts).
 import type { BackendIdentity } from '../../client/backend.ts';
 import {
   currentUser,

@@ -10,7 +10,7 @@
 // ten digits of a moat id (≥ 2^30), and the freed digits become trailing spaces, which the server
 // ignores. No copy, no held-back packet, nothing for statements that are not a short KILL.
 
-/** moat's session ids start here (session.ts's greeting; the gateway numbers sessions from it). */
+/** moat's session ids start here (the greeting's connection id, session/greeting.ts; the gateway numbers sessions from it). */
 export const FIRST_SESSION_ID = 2 ** 30;
 
 /** A statement longer than this is not a bare KILL (`KILL HARD CONNECTION 4294967295;` is 36). */
