@@ -438,12 +438,24 @@ export class Guard {
 
   /**
    * The backend said OK to a login (or a change of user, `replacing` the session's user): it takes
-   * its place under `user` now, or is refused with 1203 when max_user_connections is full. Checked
+   * its place under `user` now, or is refused with 1203 when max_user_connections is full (1040
+   * when max_connections is, for a new connection). Checked
    * here, as MySQL checks it after authentication, and not only at identify(): logins that passed
    * identify() together would otherwise all get in, since none was counted until its OK. The count
    * goes up in this same step; finished() / changeUser() keep it, or give it back on failure.
    */
   claimUserConnection(a: Admission, user: string, replacing: string | null): Refusal | null {
+    // A new connection (not a change of user) within max_connections: admit() counted it, but a
+    // login parked in its connection-control delay was out of that count while it waited.
+    const max = this.config.max_connections;
+    if (replacing === null && max > 0 && this.sessions >= max) {
+      this.status.Connection_errors_max_connections++;
+      return {
+        outcome: 'too-many-connections',
+        error: formatServerError('ER_CON_COUNT_ERROR'),
+        message: 'max_connections reached while the login waited out its delay',
+      };
+    }
     if (replacing === user) return null;
     const perUser = this.config.max_user_connections;
     const n = this.sessionsByUser.get(user) ?? 0;

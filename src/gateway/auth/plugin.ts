@@ -63,7 +63,9 @@ export type AuthFailureReason =
   /** The account matched is limited to moat's own host, which the client is not on. */
   | 'local-account'
   /** The backend said OK, but the user's max_user_connections was full by then (1203). */
-  | 'user-limit';
+  | 'user-limit'
+  /** ... or max_connections, for a login that waited out a delay outside the count (1040). */
+  | 'connection-limit';
 
 /** The exchange stops, and moat answers the client `error` itself. */
 export class AuthRefusal extends Error {

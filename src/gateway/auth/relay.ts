@@ -47,7 +47,7 @@ export interface AuthRelayInput {
    * the same step (the guard's claimUserConnection). A refusal ends the backend session and is
    * what the client gets instead of the OK.
    */
-  atOk?: () => { error: ServerError } | null;
+  atOk?: () => { error: ServerError; outcome: string } | null;
 }
 
 export type AuthOutcome =
@@ -167,7 +167,11 @@ class Exchange implements AuthExchange {
       const refused = this.atOk?.() ?? null;
       if (refused !== null) {
         this.backend.channel.write(COM_QUIT);
-        return this.failed(refused.error, false, 'user-limit');
+        return this.failed(
+          refused.error,
+          false,
+          refused.outcome === 'user-limit' ? 'user-limit' : 'connection-limit',
+        );
       }
       this.toClient(p.payload, p.seq + this.delta);
       return { ok: true, plugin: this.pluginName };

@@ -23,7 +23,9 @@ export function authFailure(outcome: Extract<AuthOutcome, { ok: false }>): Login
   const kind: LoginOutcome =
     outcome.reason === 'cleartext-refused' || outcome.reason === 'user-limit'
       ? outcome.reason
-      : 'auth-denied';
+      : outcome.reason === 'connection-limit'
+        ? 'too-many-connections'
+        : 'auth-denied';
   return new LoginFailure(kind, outcome.error, outcome.error.message, outcome.relayed);
 }
 
