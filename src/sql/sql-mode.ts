@@ -32,7 +32,9 @@ const MENTIONS = /sql_mode|\b(?:call|execute)\b/i;
 const PLAIN_SET =
   /^\s*SET\s+(?:(?:SESSION|LOCAL)\s+|@@(?:SESSION\.|LOCAL\.)?)?sql_mode\s*(?:=|:=)\s*'([A-Za-z0-9_, ]*)'\s*;?\s*$/i;
 
-export function modeEffect(statement: string): ModeEffect {
+/** `truncated`: the text is a prefix (the capture limit); what follows it may change the mode. */
+export function modeEffect(statement: string, truncated = false): ModeEffect {
+  if (truncated) return UNKNOWN;
   if (!MENTIONS.test(statement)) return NONE;
   const m = PLAIN_SET.exec(statement);
   if (m === null) return UNKNOWN;

@@ -46,6 +46,7 @@ test('sql_mode values and statements that change them', () => {
     'EXECUTE s',
   ])
     assert.deepEqual(modeEffect(s), { kind: 'unknown' }, s);
+  assert.deepEqual(modeEffect('SELECT 1', true), { kind: 'unknown' }, 'a prefix: the rest may set it');
   assert.equal(readingFor('string', modeEffect('SELECT "x"')), 'string');
   assert.equal(readingFor('string', modeEffect("SET sql_mode = 'STRICT_ALL_TABLES'")), 'string');
   assert.equal(

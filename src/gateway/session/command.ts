@@ -224,7 +224,7 @@ function heldDigest(
   truncated: boolean,
 ): StatementDigest | null | undefined {
   const nbe = (follower.lastStatus & Status.NO_BACKSLASH_ESCAPES) !== 0;
-  const reading = follower.quotes === null ? 'string' : follower.readingNext(text);
+  const reading = follower.quotes === null ? 'string' : follower.readingNext(text, truncated);
   if (reading === 'string') return nbe ? digestOf(text, truncated, true) : undefined;
   return digestWithQuotes(text, truncated, nbe, reading);
 }

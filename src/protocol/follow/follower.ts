@@ -177,7 +177,7 @@ export class Follower {
     const q = this.quotes;
     if (q === null) cmd.digest = digestOf(cmd.statement, cmd.truncated);
     else {
-      const reading = readingFor(q, modeEffect(cmd.statement));
+      const reading = readingFor(q, modeEffect(cmd.statement, cmd.truncated));
       // null when no digest stands for the statement in both readings (the firewall refuses it).
       cmd.digest = digestWithQuotes(cmd.statement, cmd.truncated, false, reading);
     }
@@ -189,16 +189,16 @@ export class Follower {
    * the effects of the commands still unanswered ahead of it (any change counts as unknown until
    * answered), then its own. For the firewall's judgement of a held statement.
    */
-  readingNext(statement: string): QuoteReading {
+  readingNext(statement: string, truncated = false): QuoteReading {
     let r = this.quotes ?? 'string';
     for (const cmd of this.queue) r = readingFor(r, this.effectOf(cmd));
-    return readingFor(r, modeEffect(statement));
+    return readingFor(r, modeEffect(statement, truncated));
   }
 
   private effectOf(cmd: PendingCommand): ModeEffect {
     if (cmd.com === Com.RESET_CONNECTION) return { kind: 'set', reading: this.quotesAfterReset };
     if ((cmd.com === Com.QUERY || cmd.com === Com.STMT_EXECUTE) && cmd.statement !== null)
-      return modeEffect(cmd.statement);
+      return modeEffect(cmd.statement, cmd.truncated);
     return NO_EFFECT;
   }
 
