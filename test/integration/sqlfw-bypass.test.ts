@@ -136,6 +136,29 @@ test("NO_BACKSLASH_ESCAPES: `'a\\'` ends at the quote, and what follows is judge
   assert.equal(await tableExists('fw_victim_nbe'), true);
 });
 
+test('a change of sql_mode still unanswered: what follows it is judged as it reads both ways', async () => {
+  // Pipelined (sent before the SET's answer): the status flags still say backslashes escape, but
+  // the server will run the second statement under NO_BACKSLASH_ESCAPES.
+  const c = await rawLogin(moat.host, moat.port, {
+    user: USER,
+    password: PASSWORD,
+    database: backend.database,
+  });
+  try {
+    const query = (sql: string) => Buffer.concat([Buffer.from([0x03]), Buffer.from(sql)]);
+    c.sendPacket(query("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'"), 0);
+    c.sendPacket(query("SELECT 'a\\'; DROP TABLE fw_victim_nbe; #'"), 0);
+    const set = await c.readPacket();
+    assert.equal(set.payload[0], 0x00, 'the listed SET runs');
+    const second = await c.readPacket();
+    assert.equal(second.payload[0], 0xff, 'the statement behind it is refused');
+    assert.equal(parseErr(second.payload).code, 1045);
+  } finally {
+    c.destroy();
+  }
+  assert.equal(await tableExists('fw_victim_nbe'), true);
+});
+
 test('ANSI_QUOTES: `"i"` is read as the column it is, not as the string of the listed shape', async () => {
   const rows = async () => (await adminQuery(`SELECT i FROM ${backend.database}.fw_victim_ansi`)).length;
   const c = await connect();

@@ -215,8 +215,10 @@ export class CommandPhase {
 
 /**
  * A held statement's digest as its server will read it: under NO_BACKSLASH_ESCAPES `'a\'` ends at
- * the quote, under ANSI_QUOTES `"…"` is a name (sql-mode.ts). undefined: the default reading,
- * which the firewall computes itself; null: no digest stands for it (SqlFirewall.judge).
+ * the quote, under ANSI_QUOTES `"…"` is a name (sql-mode.ts). While a change of sql_mode is still
+ * unanswered (pipelined ahead of it, or in it), the status flags do not tell NO_BACKSLASH_ESCAPES:
+ * the digest must then be the same both ways. undefined: the default reading, which the firewall
+ * computes itself; null: no digest stands for it (SqlFirewall.judge).
  */
 function heldDigest(
   follower: Follower,
@@ -225,6 +227,15 @@ function heldDigest(
 ): StatementDigest | null | undefined {
   const nbe = (follower.lastStatus & Status.NO_BACKSLASH_ESCAPES) !== 0;
   const reading = follower.quotes === null ? 'string' : follower.readingNext(text, truncated);
+  const digest = (backslashes: boolean) =>
+    reading === 'string'
+      ? digestOf(text, truncated, backslashes)
+      : digestWithQuotes(text, truncated, backslashes, reading);
+  if (follower.quotes !== null && follower.modeMayChange(text, truncated)) {
+    const plain = digest(false);
+    const literal = digest(true);
+    return plain === null || literal === null || plain.hash !== literal.hash ? null : plain;
+  }
   if (reading === 'string') return nbe ? digestOf(text, truncated, true) : undefined;
-  return digestWithQuotes(text, truncated, nbe, reading);
+  return digest(nbe);
 }

@@ -195,6 +195,16 @@ export class Follower {
     return readingFor(r, modeEffect(statement, truncated));
   }
 
+  /**
+   * Whether the session's sql_mode may differ, by the time a statement sent now runs, from what
+   * the last answer said (a change still unanswered ahead of it, or in it): then neither
+   * NO_BACKSLASH_ESCAPES nor ANSI_QUOTES is known from the status flags alone.
+   */
+  modeMayChange(statement: string, truncated = false): boolean {
+    for (const cmd of this.queue) if (this.effectOf(cmd).kind !== 'none') return true;
+    return modeEffect(statement, truncated).kind !== 'none';
+  }
+
   private effectOf(cmd: PendingCommand): ModeEffect {
     if (cmd.com === Com.RESET_CONNECTION) return { kind: 'set', reading: this.quotesAfterReset };
     if ((cmd.com === Com.QUERY || cmd.com === Com.STMT_EXECUTE) && cmd.statement !== null)
