@@ -114,10 +114,38 @@ export function clearDigestMemo(): void {
  */
 export type QuoteReading = 'string' | 'identifier' | 'either';
 
+/** How one unmemoized digest reads its statement (the defaults are MySQL's, as digestOf reads). */
+interface Reading {
+  noBackslashEscapes: boolean;
+  quotes: QuoteReading;
+  /** No max_digest_length: the builder keeps every token (uncutDigest). */
+  uncut: boolean;
+}
+
+const NO_BACKSLASH_ESCAPES: Reading = { noBackslashEscapes: true, quotes: 'string', uncut: false };
+
+// compute()'s reading for the call under way: set and reset only by readAs().
 let eitherQuotes = false;
 let ambiguous = false;
-/** No max_digest_length: the builder keeps every token (uncutDigest). */
 let uncut = false;
+
+/** One digest of `statement` as `r` reads it, not memoized; null when it is ambiguous (digestWithQuotes). */
+function readAs(statement: string, truncated: boolean, r: Reading): StatementDigest | null {
+  lexer.noBackslashEscapes = r.noBackslashEscapes;
+  lexer.ansiQuotes = r.quotes === 'identifier';
+  eitherQuotes = r.quotes === 'either';
+  uncut = r.uncut;
+  ambiguous = false;
+  try {
+    const d = compute(statement, truncated);
+    return ambiguous ? null : d;
+  } finally {
+    lexer.noBackslashEscapes = false;
+    lexer.ansiQuotes = false;
+    eitherQuotes = false;
+    uncut = false;
+  }
+}
 
 /**
  * The digest of all of a statement, past max_digest_length, with `"…"` kept as written (either
@@ -126,16 +154,7 @@ let uncut = false;
  * anything after a listed prefix would pass. Bounded by the captured statement's own length.
  */
 export function uncutDigest(statement: string): StatementDigest | null {
-  uncut = true;
-  eitherQuotes = true;
-  ambiguous = false;
-  try {
-    const d = compute(statement, false);
-    return ambiguous ? null : d;
-  } finally {
-    uncut = false;
-    eitherQuotes = false;
-  }
+  return readAs(statement, false, { noBackslashEscapes: false, quotes: 'either', uncut: true });
 }
 
 /**
@@ -148,22 +167,11 @@ export function digestWithQuotes(
   statement: string,
   truncated: boolean,
   noBackslashEscapes: boolean,
-  reading: QuoteReading,
+  quotes: QuoteReading,
 ): StatementDigest | null {
-  if (reading === 'string' || !statement.includes('"'))
+  if (quotes === 'string' || !statement.includes('"'))
     return digestOf(statement, truncated, noBackslashEscapes);
-  lexer.noBackslashEscapes = noBackslashEscapes;
-  lexer.ansiQuotes = reading === 'identifier';
-  eitherQuotes = reading === 'either';
-  ambiguous = false;
-  try {
-    const d = compute(statement, truncated);
-    return ambiguous ? null : d;
-  } finally {
-    lexer.noBackslashEscapes = false;
-    lexer.ansiQuotes = false;
-    eitherQuotes = false;
-  }
+  return readAs(statement, truncated, { noBackslashEscapes, quotes, uncut: false });
 }
 
 /**
@@ -172,14 +180,8 @@ export function digestWithQuotes(
  * `'a\'` as a whole string: digested as the server reads it, not memoized (a rare mode).
  */
 export function digestOf(statement: string, truncated = false, noBackslashEscapes = false): StatementDigest {
-  if (noBackslashEscapes) {
-    lexer.noBackslashEscapes = true;
-    try {
-      return compute(statement, truncated);
-    } finally {
-      lexer.noBackslashEscapes = false;
-    }
-  }
+  // Only the 'either' reading is ever ambiguous.
+  if (noBackslashEscapes) return readAs(statement, truncated, NO_BACKSLASH_ESCAPES)!;
   if (memoEntries === 0) return compute(statement, truncated);
   const map = truncated ? memoCut : memo;
   const hit = map.get(statement);
