@@ -171,13 +171,13 @@ export class Follower {
    * Stmt_prepare, and a Stmt_execute whose PREPARE was not yet answered, MariaDB's pipelined
    * "last prepared" id). Per finished command, never per packet; digestOf memoizes by text.
    */
-  statementDigest(cmd: PendingCommand): StatementDigest | null {
+  statementDigest(cmd: PendingCommand, effect?: ModeEffect): StatementDigest | null {
     if (cmd.digest !== null || cmd.statement === null) return cmd.digest;
     if (cmd.com !== Com.QUERY && cmd.com !== Com.STMT_PREPARE && cmd.com !== Com.STMT_EXECUTE) return null;
     const q = this.quotes;
     if (q === null) cmd.digest = digestOf(cmd.statement, cmd.truncated);
     else {
-      const reading = readingFor(q, modeEffect(cmd.statement, cmd.truncated));
+      const reading = readingFor(q, effect ?? modeEffect(cmd.statement, cmd.truncated));
       // null when no digest stands for the statement in both readings (the firewall refuses it).
       cmd.digest = digestWithQuotes(cmd.statement, cmd.truncated, false, reading);
     }
@@ -213,10 +213,7 @@ export class Follower {
   }
 
   /** After a command's answer: the session's reading as the server now has it. */
-  private followQuotes(cmd: PendingCommand): void {
-    const q = this.quotes;
-    if (q === null) return;
-    const effect = this.effectOf(cmd);
+  private followQuotes(cmd: PendingCommand, effect: ModeEffect): void {
     if (effect.kind === 'none') return;
     if (effect.kind === 'unknown') this.quotes = 'either';
     else if (cmd.status === 'OK') this.quotes = effect.reading;
@@ -278,8 +275,15 @@ export class Follower {
       if (cmd.com === Com.QUERY) trackUse(id, cmd.statement);
       else if (cmd.com === Com.INIT_DB) id.database = cmd.statement;
     }
-    const digest = this.statementDigest(cmd);
-    this.followQuotes(cmd);
+    // A watched session's statement is read for its effect on sql_mode once, for its digest and
+    // for the mode after it.
+    let digest: StatementDigest | null;
+    if (this.quotes === null) digest = this.statementDigest(cmd);
+    else {
+      const effect = this.effectOf(cmd);
+      digest = this.statementDigest(cmd, cmd.com === Com.STMT_PREPARE ? undefined : effect);
+      this.followQuotes(cmd, effect);
+    }
     this.options.onEvent({
       session: id.session,
       user: id.user,
