@@ -160,8 +160,7 @@ export class Moat {
     );
     this.gateway = gateway;
     this.events.kill = (id, reason) => gateway.kill(id, reason);
-    await this.openGuardState();
-    const persistence = this.persistence!;
+    const persistence = await this.openGuardState();
     if (c.audit.enabled) {
       const audit = new AuditLog(c.audit, log, { baseDir: c.stateDir });
       try {
@@ -210,7 +209,7 @@ export class Moat {
   }
 
   /** Rules from files, the ledger and blocks from the store, and the fleet when there is one. */
-  private async openGuardState(): Promise<void> {
+  private async openGuardState(): Promise<GuardPersistence> {
     const c = this.config;
     const log = this.log;
     loadTcpWrappers(this.guard, c.guard.tcpWrappers, log);
@@ -225,7 +224,7 @@ export class Moat {
     restoreVariables(this.guard, c.stateDir, log);
     const loaded = await persistence.start(c.guard.persistIntervalMs);
     log.info({ ...loaded, store: c.state.store }, 'guard state loaded');
-    if (fleet === null) return;
+    if (fleet === null) return persistence;
     this.fleet = fleet;
     fleet.attach(
       this.guard,
@@ -238,6 +237,7 @@ export class Moat {
         reload: () => this.reload(false),
       }),
     );
+    return persistence;
   }
 
   /**

@@ -69,6 +69,7 @@ export class Gateway {
   async listen(): Promise<void> {
     try {
       for (const lc of this.config.listeners) await this.open(lc);
+      this.applyListenerAccess(this.config.listeners);
     } catch (e) {
       await Promise.all(this.listeners.map((l) => l.close()));
       this.listeners = [];
@@ -97,7 +98,6 @@ export class Gateway {
     await l.listen();
     this.listeners.push(l);
     this.log.info({ listen: formatEndpoint(l.address()) }, 'listening');
-    this.applyListenerAccess(this.config.listeners);
   }
 
   /** Per-listener address rules (listeners.N.access), at start and on reload. */
