@@ -11,37 +11,20 @@
 //    (`"…"` kept as written while the mode is not known).
 // Through mysql2 against the harness's MariaDB; the tables the attacks aim at must survive.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
-import { nativePasswordHash } from '../../src/admin/password.ts';
+import { startMoatWithAdmin } from '../harness/admin-cli.ts';
 import { adminQuery, testBackend } from '../harness/env.ts';
-import { type RunningMoat, startMoat } from '../harness/moat.ts';
+import type { RunningMoat } from '../harness/moat.ts';
 import { parseErr, rawLogin } from '../harness/raw-mysql.ts';
 
-const run = promisify(execFile);
 const backend = testBackend();
 const USER = 'fwbypass';
 const PASSWORD = 'fwbypass-pw';
-const DBA = { user: 'dba', password: 'Adm1n-pw' };
 let moat: RunningMoat;
 
-async function admin(sql: string): Promise<string> {
-  const a = moat.gateway.adminAddress;
-  assert.ok(a !== null && a.kind === 'tcp');
-  return (
-    await run('mariadb', [
-      '-h127.0.0.1',
-      `-P${a.port}`,
-      `-u${DBA.user}`,
-      `-p${DBA.password}`,
-      '--batch',
-      '-e',
-      sql,
-    ])
-  ).stdout;
-}
+/** A statement on moat's admin port through the mariadb CLI, as the DBA. */
+let admin: (sql: string) => Promise<string>;
 
 const connect = (o: mysql.ConnectionOptions = {}) =>
   mysql.createConnection({
@@ -77,12 +60,9 @@ before(async () => {
   await adminQuery(`CREATE TABLE IF NOT EXISTS ${backend.database}.fw_victim_nbe (i INT)`);
   await adminQuery(`CREATE OR REPLACE TABLE ${backend.database}.fw_victim_ansi (i INT)`);
   await adminQuery(`INSERT INTO ${backend.database}.fw_victim_ansi VALUES (1), (2), (3)`);
-  moat = await startMoat(backend, {
-    admin: {
-      listen: '127.0.0.1:0',
-      users: [{ user: DBA.user, passwordHash: nativePasswordHash(DBA.password) }],
-    },
-  });
+  const started = await startMoatWithAdmin(backend);
+  moat = started.moat;
+  admin = (sql) => started.cli(sql);
   await admin(`CALL mysql.sp_set_firewall_mode('${USER}@%', 'RECORDING')`);
   const c = await connect();
   await c.query('SELECT 1');
