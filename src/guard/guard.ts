@@ -271,11 +271,7 @@ export class Guard {
       (this.unauthenticatedByHost.get(ip) ?? 0) >= this.config.maxUnauthenticatedPerHost
     ) {
       this.status.Connection_errors_max_connections++;
-      return {
-        outcome: 'too-many-connections',
-        error: formatServerError('ER_CON_COUNT_ERROR'),
-        message: 'connection cap reached',
-      };
+      return tooManyConnections('connection cap reached');
     }
     return null;
   }
@@ -360,30 +356,21 @@ export class Guard {
     tls: ClientTls,
     newConnection: boolean,
   ): { refusal: Refusal | null; delayMs: number } {
-    const refuse = (outcome: LoginOutcome, error: ServerError, message: string) => ({
-      refusal: { outcome, error, message },
-      delayMs: 0,
-    });
+    const refuse = (refusal: Refusal) => ({ refusal, delayMs: 0 });
     const r = this.userRules.check(user, a.ip, a.local, tls);
     if (r !== null)
-      return refuse(r.outcome, formatServerError('ER_ACCESS_DENIED_ERROR', user, a.ip, 'YES'), r.why);
-    const perUser = this.config.max_user_connections;
-    if (newConnection && perUser > 0 && (this.sessionsByUser.get(user) ?? 0) >= perUser)
-      return refuse(
-        'user-limit',
-        formatServerError('ER_TOO_MANY_USER_CONNECTIONS', user),
-        'max_user_connections reached',
-      );
+      return refuse({
+        outcome: r.outcome,
+        error: formatServerError('ER_ACCESS_DENIED_ERROR', user, a.ip, 'YES'),
+        message: r.why,
+      });
+    if (newConnection && this.userFull(user)) return refuse(tooManyUserConnections(user));
     const delayMs = this.connectionControl.delayFor(user, a.ip);
     if (delayMs > 0) {
       if (this.delayed >= this.config.maxDelayedLogins) {
         // The pool is full: refuse at once. No password was tried, so nothing is learned by it.
         this.status.Connection_errors_max_connections++;
-        return refuse(
-          'too-many-connections',
-          formatServerError('ER_CON_COUNT_ERROR'),
-          'the pool of delayed logins is full (guard.maxDelayedLogins)',
-        );
+        return refuse(tooManyConnections('the pool of delayed logins is full (guard.maxDelayedLogins)'));
       }
       this.status.Connection_control_delay_generated++;
       this.onAction({
@@ -450,25 +437,19 @@ export class Guard {
     const max = this.config.max_connections;
     if (replacing === null && max > 0 && this.sessions >= max) {
       this.status.Connection_errors_max_connections++;
-      return {
-        outcome: 'too-many-connections',
-        error: formatServerError('ER_CON_COUNT_ERROR'),
-        message: 'max_connections reached while the login waited out its delay',
-      };
+      return tooManyConnections('max_connections reached while the login waited out its delay');
     }
     if (replacing === user) return null;
-    const perUser = this.config.max_user_connections;
-    const n = this.sessionsByUser.get(user) ?? 0;
-    if (perUser > 0 && n >= perUser) {
-      return {
-        outcome: 'user-limit',
-        error: formatServerError('ER_TOO_MANY_USER_CONNECTIONS', user),
-        message: 'max_user_connections reached',
-      };
-    }
-    this.sessionsByUser.set(user, n + 1);
+    if (this.userFull(user)) return tooManyUserConnections(user);
+    this.sessionsByUser.set(user, (this.sessionsByUser.get(user) ?? 0) + 1);
     a.claimed = user;
     return null;
+  }
+
+  /** max_user_connections (0: no limit) is reached for `user`. */
+  private userFull(user: string): boolean {
+    const perUser = this.config.max_user_connections;
+    return perUser > 0 && (this.sessionsByUser.get(user) ?? 0) >= perUser;
   }
 
   /** A claimed place not taken after all (the login failed past the backend's OK). */
@@ -720,4 +701,17 @@ function isLoginFailure(c: FailureClass): boolean {
     c === 'ssl' ||
     c === 'handshake'
   );
+}
+
+/** ERR 1040 (the caller counts Connection_errors_max_connections); `message` says which cap, for the log. */
+function tooManyConnections(message: string): Refusal {
+  return { outcome: 'too-many-connections', error: formatServerError('ER_CON_COUNT_ERROR'), message };
+}
+
+function tooManyUserConnections(user: string): Refusal {
+  return {
+    outcome: 'user-limit',
+    error: formatServerError('ER_TOO_MANY_USER_CONNECTIONS', user),
+    message: 'max_user_connections reached',
+  };
 }
